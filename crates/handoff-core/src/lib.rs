@@ -1,0 +1,26 @@
+//! Handoff's domain core: identities, credentials, admin tokens and the rules
+//! that govern them (id syntax, ownership, status transitions).
+//!
+//! This crate does no IO: no tokio, no SQL, no HTTP. Time comes in through a
+//! [`Clock`], so tests control it.
+
+pub mod clock;
+pub mod credential;
+pub mod error;
+pub mod identity;
+pub mod page;
+pub mod status;
+pub mod secret;
+pub mod token;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use credential::{Credential, CredentialId};
+pub use error::Invalid;
+pub use identity::{Attributes, Environment, Identity, IdentityId, Kind, Source};
+pub use page::{Cursor, Limit};
+pub use status::Status;
+pub use secret::{Presented, SecretKind};
+pub use token::{AdminToken, AdminTokenId, Role};
+
+/// Time as used everywhere in Handoff: UTC with microsecond precision.
+pub type Time = chrono::DateTime<chrono::Utc>;
