@@ -1,1 +1,171 @@
-//! placeholder
+//! Handoff's storage: the [`Store`] trait and its backends.
+//!
+//! The trait speaks in use-case terms ([`Write`]s committed together with
+//! their audit records); it carries no backend types, so the engine never
+//! knows which database it runs on. It holds no business rules: the engine
+//! decides what to write, the store writes it atomically.
+//!
+//! Backends: [`sqlite::SqliteStore`] (the embedded default). PostgreSQL
+//! follows by implementing the same trait and passing the same conformance
+//! suite (`tests/it/conformance.rs`).
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use handoff_audit::{Checkpoint, Draft, Head, Record};
+use handoff_core::{
+    AdminToken, AdminTokenId, Attributes, Credential, CredentialId, Cursor, Environment, Identity,
+    IdentityId, Kind, Limit, Status, Time,
+};
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row a write addresses does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The write conflicts with what is stored (a duplicate, or the row
+    /// changed since it was read).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database could not be reached or failed.
+    #[error("database error: {0}")]
+    Backend(String),
+    /// Stored data could not be read back into domain types.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// One state change, expressed as the use case sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Nothing but the audit record (decisions, denied attempts).
+    Nothing,
+    /// Insert a new identity; fails with `Conflict` if the id exists.
+    CreateIdentity(Identity),
+    /// Replace the environment and/or attributes of an identity.
+    UpdateIdentity {
+        /// Which identity.
+        id: IdentityId,
+        /// New environment (`Some(None)` clears it).
+        environment: Option<Option<Environment>>,
+        /// New attributes.
+        attributes: Option<Attributes>,
+        /// When.
+        at: Time,
+    },
+    /// Change status from `from` to `to`; `Conflict` if it is no longer `from`.
+    SetStatus {
+        /// Which identity.
+        id: IdentityId,
+        /// The status it had when read.
+        from: Status,
+        /// The new status.
+        to: Status,
+        /// Also flag every identity it owns as orphaned.
+        orphan_owned: bool,
+        /// When.
+        at: Time,
+    },
+    /// Insert a credential; its identity must exist.
+    IssueCredential(Credential),
+    /// Revoke a credential; `Conflict` if already revoked.
+    RevokeCredential {
+        /// Which credential.
+        id: CredentialId,
+        /// When.
+        at: Time,
+    },
+    /// Insert an admin token.
+    CreateAdminToken(AdminToken),
+    /// Revoke an admin token; `Conflict` if already revoked.
+    RevokeAdminToken {
+        /// Which token.
+        id: AdminTokenId,
+        /// When.
+        at: Time,
+    },
+}
+
+/// A write and the audit record that must commit with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The state change.
+    pub write: Write,
+    /// Its audit record, sealed into the chain only if the write succeeds.
+    pub record: Draft,
+}
+
+/// Filters for listing identities; `None` means any.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IdentityFilter {
+    /// Only this kind.
+    pub kind: Option<Kind>,
+    /// Only this status.
+    pub status: Option<Status>,
+    /// Only identities owned by this one.
+    pub owner: Option<IdentityId>,
+    /// Only this environment.
+    pub environment: Option<Environment>,
+    /// Only orphan candidates (`Some(true)`) or only non-orphans (`Some(false)`).
+    pub orphaned: Option<bool>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The items, in key order.
+    pub items: Vec<T>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<Cursor>,
+}
+
+/// The outcome of one [`Change`] in a committed batch.
+pub type ChangeResult = Result<Record, StoreError>;
+
+/// Persistence for everything Handoff governs.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// One identity.
+    async fn identity(&self, id: &IdentityId) -> Result<Option<Identity>, StoreError>;
+    /// A page of identities ordered by id.
+    async fn identities(
+        &self,
+        filter: &IdentityFilter,
+        after: Option<&Cursor>,
+        limit: Limit,
+    ) -> Result<Page<Identity>, StoreError>;
+    /// One credential.
+    async fn credential(&self, id: &CredentialId) -> Result<Option<Credential>, StoreError>;
+    /// Every credential of an identity, newest first.
+    async fn credentials(&self, identity: &IdentityId) -> Result<Vec<Credential>, StoreError>;
+    /// Records a successful authentication; not audited.
+    async fn touch_credential(&self, id: &CredentialId, at: Time) -> Result<(), StoreError>;
+    /// One admin token.
+    async fn admin_token(&self, id: &AdminTokenId) -> Result<Option<AdminToken>, StoreError>;
+    /// Every admin token, oldest first.
+    async fn admin_tokens(&self) -> Result<Vec<AdminToken>, StoreError>;
+
+    /// The chain head: the last record's sequence number and hash.
+    async fn audit_head(&self) -> Result<Head, StoreError>;
+    /// Up to `limit` records with sequence number greater than `after`, in order.
+    async fn audit_records(&self, after: u64, limit: u32) -> Result<Vec<Record>, StoreError>;
+    /// The last `limit` records, in order.
+    async fn audit_tail(&self, limit: u32) -> Result<Vec<Record>, StoreError>;
+    /// Every signed checkpoint, in order.
+    async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
+    /// Stores a signed checkpoint.
+    async fn append_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError>;
+
+    /// Applies `changes` in order in one durable transaction.
+    ///
+    /// Each write that succeeds has its record sealed onto `head` and stored
+    /// with it; a write that fails leaves no trace (neither row nor record)
+    /// and does not advance `head`. The outer `Err` means nothing at all was
+    /// committed; `head` is then unspecified and the caller must restore it.
+    async fn commit(
+        &self,
+        changes: Vec<Change>,
+        head: &mut Head,
+    ) -> Result<Vec<ChangeResult>, StoreError>;
+}
