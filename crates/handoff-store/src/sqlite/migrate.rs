@@ -1,0 +1,130 @@
+//! The schema migration runner: numbered SQL files embedded in the binary,
+//! applied in order, each in its own write transaction, and recorded in
+//! `schema_migrations`.
+//!
+//! It never downgrades and refuses a database whose schema is newer than
+//! this binary knows, so an old binary cannot misread a newer layout.
+
+use super::rows::backend;
+use crate::StoreError;
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+/// One schema step.
+struct Migration {
+    version: i64,
+    sql: &'static str,
+}
+
+/// Every migration, in order, versions 1, 2, 3, … without gaps.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sql: include_str!("../../migrations/sqlite/0001_init.sql"),
+}];
+
+/// The schema version this binary reads and writes.
+pub(super) const LATEST: i64 = 1;
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
+     version INTEGER NOT NULL PRIMARY KEY, \
+     applied_at INTEGER NOT NULL) STRICT";
+
+/// Brings the database up to [`LATEST`].
+pub(super) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
+    loop {
+        // BEGIN IMMEDIATE takes the write lock first, so two processes
+        // opening the same fresh file cannot both apply a migration.
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+        sqlx::query(CREATE_TABLE)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let current = version(&mut tx).await?;
+        check_not_newer(current)?;
+        let Some(next) = MIGRATIONS.iter().find(|m| m.version > current) else {
+            tx.commit().await.map_err(backend)?;
+            return Ok(());
+        };
+        if next.version != current + 1 {
+            return Err(StoreError::Corrupt(format!(
+                "database schema version {current} cannot be migrated to {}",
+                next.version
+            )));
+        }
+        sqlx::raw_sql(next.sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| migration_failed(next.version, &e))?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, applied_at) \
+             VALUES (?, CAST(unixepoch('subsec') * 1000000 AS INTEGER))",
+        )
+        .bind(next.version)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        tracing::info!(version = next.version, "applied sqlite schema migration");
+    }
+}
+
+/// Checks, without changing anything, that the schema is exactly [`LATEST`].
+pub(super) async fn check_current(pool: &SqlitePool) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await.map_err(backend)?;
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema \
+         WHERE type = 'table' AND name = 'schema_migrations')",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(backend)?;
+    if !exists {
+        return Err(StoreError::Backend(
+            "not a handoff database: it has no schema version".to_owned(),
+        ));
+    }
+    let current = version(&mut conn).await?;
+    check_not_newer(current)?;
+    if current < LATEST {
+        return Err(StoreError::Backend(format!(
+            "database schema version {current} is older than this binary's ({LATEST}): \
+             start the server once to migrate it"
+        )));
+    }
+    Ok(())
+}
+
+/// The highest applied version, 0 for none.
+async fn version(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
+    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations")
+        .fetch_one(conn)
+        .await
+        .map_err(backend)?;
+    row.try_get("version").map_err(backend)
+}
+
+fn check_not_newer(current: i64) -> Result<(), StoreError> {
+    if current > LATEST {
+        return Err(StoreError::Backend(format!(
+            "database schema version {current} is newer than this binary supports ({LATEST}): \
+             upgrade handoff"
+        )));
+    }
+    Ok(())
+}
+
+fn migration_failed(version: i64, e: &sqlx::Error) -> StoreError {
+    StoreError::Backend(format!("schema migration {version} failed: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_without_gaps_up_to_latest() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1);
+        }
+        assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(LATEST));
+    }
+}

@@ -1,0 +1,273 @@
+//! Applying one [`Write`] and storing one audit record, on a connection that
+//! is already inside the batch transaction (and the change's savepoint).
+//!
+//! A write reports a refusal that leaves the batch usable as
+//! [`StoreError::NotFound`] or [`StoreError::Conflict`]; any other error
+//! means the transaction itself is in doubt.
+
+use super::rows::{backend, is_foreign_key_violation, is_unique_violation, micros, micros_opt};
+use crate::{StoreError, Write};
+use handoff_audit::Record;
+use handoff_core::{AdminToken, AdminTokenId, Credential, CredentialId, Identity, IdentityId, Status, Time};
+use sqlx::SqliteConnection;
+
+/// Applies `write`.
+pub(super) async fn apply(conn: &mut SqliteConnection, write: &Write) -> Result<(), StoreError> {
+    match write {
+        Write::Nothing => Ok(()),
+        Write::CreateIdentity(identity) => create_identity(conn, identity).await,
+        Write::UpdateIdentity {
+            id,
+            environment,
+            attributes,
+            at,
+        } => {
+            let attributes = attributes.as_ref().map(attributes_json).transpose()?;
+            let result = sqlx::query(
+                "UPDATE identities SET \
+                 environment = CASE WHEN ? THEN ? ELSE environment END, \
+                 attributes = COALESCE(?, attributes), \
+                 updated_at = ? \
+                 WHERE id = ?",
+            )
+            .bind(environment.is_some())
+            .bind(environment.as_ref().and_then(|e| e.as_ref().map(|e| e.as_str())))
+            .bind(attributes)
+            .bind(micros(*at))
+            .bind(id.as_str())
+            .execute(conn)
+            .await
+            .map_err(backend)?;
+            if result.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        }
+        Write::SetStatus {
+            id,
+            from,
+            to,
+            orphan_owned,
+            at,
+        } => set_status(conn, id, *from, *to, *orphan_owned, *at).await,
+        Write::IssueCredential(credential) => issue_credential(conn, credential).await,
+        Write::RevokeCredential { id, at } => revoke_credential(conn, id, *at).await,
+        Write::CreateAdminToken(token) => create_admin_token(conn, token).await,
+        Write::RevokeAdminToken { id, at } => revoke_admin_token(conn, id, *at).await,
+    }
+}
+
+fn attributes_json(a: &handoff_core::Attributes) -> Result<String, StoreError> {
+    serde_json::to_string(a.as_map())
+        .map_err(|e| StoreError::Backend(format!("could not encode attributes: {e}")))
+}
+
+async fn create_identity(conn: &mut SqliteConnection, i: &Identity) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO identities (id, kind, name, owner, environment, attributes, source, \
+         status, orphaned, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(i.id.as_str())
+    .bind(i.id.kind().as_str())
+    .bind(i.id.name())
+    .bind(i.owner.as_ref().map(IdentityId::as_str))
+    .bind(i.environment.as_ref().map(|e| e.as_str()))
+    .bind(attributes_json(&i.attributes)?)
+    .bind(i.source.as_str())
+    .bind(i.status.as_str())
+    .bind(i.orphaned)
+    .bind(micros(i.created_at))
+    .bind(micros(i.updated_at))
+    .execute(conn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict(format!("identity \"{}\" already exists", i.id))
+        } else {
+            backend(e)
+        }
+    })?;
+    Ok(())
+}
+
+async fn set_status(
+    conn: &mut SqliteConnection,
+    id: &IdentityId,
+    from: Status,
+    to: Status,
+    orphan_owned: bool,
+    at: Time,
+) -> Result<(), StoreError> {
+    let result =
+        sqlx::query("UPDATE identities SET status = ?, updated_at = ? WHERE id = ? AND status = ?")
+            .bind(to.as_str())
+            .bind(micros(at))
+            .bind(id.as_str())
+            .bind(from.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+    if result.rows_affected() == 0 {
+        return if exists(conn, "SELECT 1 FROM identities WHERE id = ?", id.as_str()).await? {
+            Err(StoreError::Conflict(format!(
+                "identity \"{id}\" is no longer {from}"
+            )))
+        } else {
+            Err(StoreError::NotFound)
+        };
+    }
+    if orphan_owned {
+        sqlx::query("UPDATE identities SET orphaned = 1, updated_at = ? WHERE owner = ?")
+            .bind(micros(at))
+            .bind(id.as_str())
+            .execute(conn)
+            .await
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+async fn issue_credential(conn: &mut SqliteConnection, c: &Credential) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO credentials (id, identity, description, hash, created_at, expires_at, \
+         last_used_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(c.id.as_str())
+    .bind(c.identity.as_str())
+    .bind(c.description.as_str())
+    .bind(c.hash.as_slice())
+    .bind(micros(c.created_at))
+    .bind(micros_opt(c.expires_at))
+    .bind(micros_opt(c.last_used_at))
+    .bind(micros_opt(c.revoked_at))
+    .execute(conn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict(format!("credential \"{}\" already exists", c.id))
+        } else if is_foreign_key_violation(&e) {
+            StoreError::NotFound
+        } else {
+            backend(e)
+        }
+    })?;
+    Ok(())
+}
+
+async fn revoke_credential(
+    conn: &mut SqliteConnection,
+    id: &CredentialId,
+    at: Time,
+) -> Result<(), StoreError> {
+    let result =
+        sqlx::query("UPDATE credentials SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(micros(at))
+            .bind(id.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+    if result.rows_affected() == 0 {
+        return if exists(conn, "SELECT 1 FROM credentials WHERE id = ?", id.as_str()).await? {
+            Err(StoreError::Conflict(format!(
+                "credential \"{id}\" is already revoked"
+            )))
+        } else {
+            Err(StoreError::NotFound)
+        };
+    }
+    Ok(())
+}
+
+async fn create_admin_token(conn: &mut SqliteConnection, t: &AdminToken) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO admin_tokens (id, name, role, hash, created_at, expires_at, revoked_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(t.id.as_str())
+    .bind(t.name.as_str())
+    .bind(t.role.as_str())
+    .bind(t.hash.as_slice())
+    .bind(micros(t.created_at))
+    .bind(micros_opt(t.expires_at))
+    .bind(micros_opt(t.revoked_at))
+    .execute(conn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict(format!("admin token \"{}\" already exists", t.id))
+        } else {
+            backend(e)
+        }
+    })?;
+    Ok(())
+}
+
+async fn revoke_admin_token(
+    conn: &mut SqliteConnection,
+    id: &AdminTokenId,
+    at: Time,
+) -> Result<(), StoreError> {
+    let result =
+        sqlx::query("UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(micros(at))
+            .bind(id.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+    if result.rows_affected() == 0 {
+        return if exists(conn, "SELECT 1 FROM admin_tokens WHERE id = ?", id.as_str()).await? {
+            Err(StoreError::Conflict(format!(
+                "admin token \"{id}\" is already revoked"
+            )))
+        } else {
+            Err(StoreError::NotFound)
+        };
+    }
+    Ok(())
+}
+
+async fn exists(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    id: &str,
+) -> Result<bool, StoreError> {
+    let row = sqlx::query(sql)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(backend)?;
+    Ok(row.is_some())
+}
+
+/// Stores a sealed record. Any failure here fails the whole batch: a record
+/// whose write succeeded must never be lost.
+pub(super) async fn insert_record(conn: &mut SqliteConnection, r: &Record) -> Result<(), StoreError> {
+    let seq = super::rows::seq_param(r.seq)?;
+    sqlx::query(
+        "INSERT INTO audit_records (seq, time, kind, actor, target, outcome, details, \
+         prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(seq)
+    .bind(micros(r.time))
+    .bind(r.kind.as_str())
+    .bind(r.actor.as_str())
+    .bind(r.target.as_str())
+    .bind(r.outcome.as_str())
+    .bind(r.details.as_str())
+    .bind(r.prev_hash.0.as_slice())
+    .bind(r.hash.0.as_slice())
+    .execute(conn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict(format!(
+                "audit record {} already exists: the chain head is stale",
+                r.seq
+            ))
+        } else {
+            StoreError::Backend(format!("could not store audit record {}: {e}", r.seq))
+        }
+    })?;
+    Ok(())
+}
