@@ -145,7 +145,10 @@ impl Record {
     }
 }
 
-#[expect(clippy::too_many_arguments, reason = "one argument per hashed field, in order")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per hashed field, in order"
+)]
 fn chain_hash(
     prev: &Hash,
     seq: u64,
@@ -225,7 +228,8 @@ pub(crate) mod tests {
 
     pub(crate) fn draft(i: u64) -> Draft {
         Draft {
-            time: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + chrono::TimeDelta::seconds(i as i64),
+            time: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+                + chrono::TimeDelta::seconds(i as i64),
             kind: "identity.create".into(),
             actor: "token:tok_0123456789abcdef".into(),
             target: format!("agent:bot-{i}"),
@@ -243,7 +247,13 @@ pub(crate) mod tests {
         assert_eq!(a.prev_hash, Hash::GENESIS);
         assert_eq!(b.prev_hash, a.hash);
         assert_eq!(a.compute_hash(), a.hash);
-        assert_eq!(head, Head { seq: 2, hash: b.hash });
+        assert_eq!(
+            head,
+            Head {
+                seq: 2,
+                hash: b.hash
+            }
+        );
     }
 
     #[test]

@@ -269,7 +269,13 @@ mod tests {
         l.records.remove(4);
         let f = check(&l).unwrap_err();
         assert_eq!(f.seq, 5);
-        assert_eq!(f.reason, Reason::Sequence { expected: 5, found: 6 });
+        assert_eq!(
+            f.reason,
+            Reason::Sequence {
+                expected: 5,
+                found: 6
+            }
+        );
     }
 
     #[test]
@@ -301,7 +307,13 @@ mod tests {
         l.records.truncate(17);
         let f = check(&l).unwrap_err();
         assert_eq!(f.seq, 18);
-        assert_eq!(f.reason, Reason::Truncated { last: 17, checkpoint: 20 });
+        assert_eq!(
+            f.reason,
+            Reason::Truncated {
+                last: 17,
+                checkpoint: 20
+            }
+        );
     }
 
     #[test]

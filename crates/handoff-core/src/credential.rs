@@ -25,7 +25,11 @@ impl CredentialId {
     }
 }
 
-pub(crate) fn parse_record_id(s: &str, prefix: &str, what: &'static str) -> Result<String, Invalid> {
+pub(crate) fn parse_record_id(
+    s: &str,
+    prefix: &str,
+    what: &'static str,
+) -> Result<String, Invalid> {
     let ok = s.strip_prefix(prefix).is_some_and(|rest| {
         rest.len() == crate::secret::LOOKUP_LEN
             && rest
@@ -101,7 +105,9 @@ pub fn validate_description(s: &str) -> Result<(), Invalid> {
     if s.len() > MAX_DESCRIPTION_LEN || s.chars().any(char::is_control) {
         return Err(Invalid::new(
             "description",
-            format!("description must be at most {MAX_DESCRIPTION_LEN} bytes without control characters"),
+            format!(
+                "description must be at most {MAX_DESCRIPTION_LEN} bytes without control characters"
+            ),
         ));
     }
     Ok(())
@@ -116,7 +122,13 @@ mod tests {
     fn credential_ids_are_validated() {
         let id = CredentialId::parse("cred_0123456789abcdef").unwrap();
         assert_eq!(id.lookup(), "0123456789abcdef");
-        for bad in ["", "cred_", "cred_0123", "tok_0123456789abcdef", "cred_0123456789abcdeg"] {
+        for bad in [
+            "",
+            "cred_",
+            "cred_0123",
+            "tok_0123456789abcdef",
+            "cred_0123456789abcdeg",
+        ] {
             assert!(CredentialId::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -80,7 +80,10 @@ impl IdentityId {
         let Some((kind, name)) = s.split_once(':') else {
             return Err(Invalid::new(
                 "id",
-                format!("invalid identity id \"{}\": expected <kind>:<name>", shorten(s)),
+                format!(
+                    "invalid identity id \"{}\": expected <kind>:<name>",
+                    shorten(s)
+                ),
             ));
         };
         let kind: Kind = kind.parse().map_err(|_| {
@@ -128,7 +131,10 @@ fn validate_name(name: &str) -> Result<(), Invalid> {
             format!("identity name is longer than {MAX_NAME_LEN} bytes"),
         ));
     }
-    let first_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let first_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
     let rest_ok = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+'));
@@ -237,9 +243,14 @@ impl Attributes {
     /// Validates a JSON value as attributes.
     pub fn parse(value: serde_json::Value) -> Result<Self, Invalid> {
         let serde_json::Value::Object(map) = value else {
-            return Err(Invalid::new("attributes", "attributes must be a JSON object"));
+            return Err(Invalid::new(
+                "attributes",
+                "attributes must be a JSON object",
+            ));
         };
-        let size = serde_json::to_vec(&map).map(|v| v.len()).unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(&map)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
         if size > MAX_ATTRIBUTES_BYTES {
             return Err(Invalid::new(
                 "attributes",
@@ -302,7 +313,10 @@ impl Source {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         match s {
             "manual" => Ok(Self::Manual),
-            other => Err(Invalid::new("source", format!("unknown source \"{other}\""))),
+            other => Err(Invalid::new(
+                "source",
+                format!("unknown source \"{other}\""),
+            )),
         }
     }
 }
@@ -430,8 +444,16 @@ mod tests {
         assert_eq!(id.kind(), Kind::Human);
         assert_eq!(id.name(), "alice@example.com");
         assert_eq!(id.to_string(), "human:alice@example.com");
-        assert_eq!(IdentityId::parse("agent:support-bot").unwrap().kind(), Kind::Agent);
-        assert_eq!(IdentityId::parse("service:billing_api.v2+x").unwrap().kind(), Kind::Service);
+        assert_eq!(
+            IdentityId::parse("agent:support-bot").unwrap().kind(),
+            Kind::Agent
+        );
+        assert_eq!(
+            IdentityId::parse("service:billing_api.v2+x")
+                .unwrap()
+                .kind(),
+            Kind::Service
+        );
     }
 
     #[test]
@@ -448,7 +470,10 @@ mod tests {
             "Human:alice",
             "human:a:b",
         ] {
-            assert!(IdentityId::parse(bad).is_err(), "{bad:?} should be rejected");
+            assert!(
+                IdentityId::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
         let long = format!("human:{}", "a".repeat(MAX_NAME_LEN + 1));
         assert!(IdentityId::parse(&long).is_err());

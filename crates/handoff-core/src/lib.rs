@@ -9,8 +9,8 @@ pub mod credential;
 pub mod error;
 pub mod identity;
 pub mod page;
-pub mod status;
 pub mod secret;
+pub mod status;
 pub mod token;
 
 pub use clock::{Clock, FixedClock, SystemClock};
@@ -18,8 +18,8 @@ pub use credential::{Credential, CredentialId};
 pub use error::Invalid;
 pub use identity::{Attributes, Environment, Identity, IdentityId, Kind, Source};
 pub use page::{Cursor, Limit};
-pub use status::Status;
 pub use secret::{Presented, SecretKind};
+pub use status::Status;
 pub use token::{AdminToken, AdminTokenId, Role};
 
 /// Time as used everywhere in Handoff: UTC with microsecond precision.

@@ -60,7 +60,7 @@ impl Cursor {
     /// Parses the wire form.
     pub fn decode(s: &str) -> Result<Self, Invalid> {
         let bad = || Invalid::new("cursor", "invalid cursor");
-        if s.len() % 2 != 0 || s.len() > 1024 {
+        if !s.len().is_multiple_of(2) || s.len() > 1024 {
             return Err(bad());
         }
         let bytes = (0..s.len())

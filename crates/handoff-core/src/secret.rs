@@ -66,7 +66,9 @@ impl<'a> Presented<'a> {
             _ => return Err(bad()),
         };
         let lookup_ok = lookup.len() == LOOKUP_LEN
-            && lookup.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && lookup
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         let random_ok = random.len() == RANDOM_LEN
             && random
                 .bytes()
@@ -106,7 +108,10 @@ mod tests {
         assert_eq!(p.lookup, "0123456789abcdef");
         assert_eq!(p.record_id(), "cred_0123456789abcdef");
         let t = compose(SecretKind::AdminToken, "0123456789abcdef", RANDOM);
-        assert_eq!(Presented::parse(&t).unwrap().record_id(), "tok_0123456789abcdef");
+        assert_eq!(
+            Presented::parse(&t).unwrap().record_id(),
+            "tok_0123456789abcdef"
+        );
     }
 
     #[test]

@@ -114,7 +114,9 @@ pub fn validate_name(s: &str) -> Result<(), Invalid> {
     if s.is_empty() || s.len() > MAX_TOKEN_NAME_LEN || s.chars().any(char::is_control) {
         return Err(Invalid::new(
             "name",
-            format!("token name must be 1 to {MAX_TOKEN_NAME_LEN} bytes without control characters"),
+            format!(
+                "token name must be 1 to {MAX_TOKEN_NAME_LEN} bytes without control characters"
+            ),
         ));
     }
     Ok(())

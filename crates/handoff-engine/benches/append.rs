@@ -29,7 +29,9 @@ fn change(clock: &SystemClock, i: u64) -> Change {
 }
 
 async fn engine(dir: &std::path::Path) -> Engine {
-    let store = SqliteStore::open(&dir.join("bench.db")).await.expect("store");
+    let store = SqliteStore::open(&dir.join("bench.db"))
+        .await
+        .expect("store");
     Engine::start(
         Arc::new(store),
         Arc::new(Keys::ephemeral().expect("keys")),

@@ -107,7 +107,12 @@ impl Appender {
     /// Queues `change` and waits until it and its record are durable.
     pub async fn submit(&self, change: Change) -> Result<Record, AppendError> {
         let (reply, answer) = oneshot::channel();
-        let tx = self.tx.lock().await.clone().ok_or(AppendError::Unavailable)?;
+        let tx = self
+            .tx
+            .lock()
+            .await
+            .clone()
+            .ok_or(AppendError::Unavailable)?;
         tx.send(Job { change, reply })
             .await
             .map_err(|_| AppendError::Unavailable)?;
@@ -237,7 +242,9 @@ impl Worker {
                 self.last_checkpoint = cp.seq;
                 self.last_checkpoint_at = Instant::now();
             }
-            Err(e) => tracing::error!(error = %e, seq = cp.seq, final_checkpoint = last, "audit checkpoint could not be written"),
+            Err(e) => {
+                tracing::error!(error = %e, seq = cp.seq, final_checkpoint = last, "audit checkpoint could not be written")
+            }
         }
     }
 }

@@ -76,6 +76,7 @@ impl Engine {
         target: &str,
         details: serde_json::Value,
     ) -> Result<Record, EngineError> {
-        self.submit(admin, Write::Nothing, kind, target, details, target).await
+        self.submit(admin, Write::Nothing, kind, target, details, target)
+            .await
     }
 }

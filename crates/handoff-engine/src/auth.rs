@@ -118,7 +118,9 @@ impl Engine {
                 let Some(identity) = identity.filter(|i| i.status == Status::Active) else {
                     return Err(EngineError::Unauthenticated(REJECTED));
                 };
-                let stale = credential.last_used_at.is_none_or(|t| now - t >= TOUCH_EVERY);
+                let stale = credential
+                    .last_used_at
+                    .is_none_or(|t| now - t >= TOUCH_EVERY);
                 let mut credential = credential;
                 if stale {
                     if let Err(e) = self.store.touch_credential(&credential.id, now).await {

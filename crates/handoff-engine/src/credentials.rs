@@ -140,7 +140,9 @@ impl Engine {
         admin.require_write()?;
         let current = self.credential(id).await?;
         if current.revoked_at.is_some() {
-            return Err(EngineError::Conflict(format!("credential \"{id}\" is already revoked")));
+            return Err(EngineError::Conflict(format!(
+                "credential \"{id}\" is already revoked"
+            )));
         }
         let write = Write::RevokeCredential {
             id: id.clone(),

@@ -90,7 +90,9 @@ impl DataDir {
         let keys = Keys::from_parts(&hmac_key, &pkcs8)?;
         let public_hex = handoff_audit::hex::encode(keys.public_key().as_bytes());
         let pub_path = self.public_key_path();
-        let stale = fs::read_to_string(&pub_path).map(|s| s.trim() != public_hex).unwrap_or(true);
+        let stale = fs::read_to_string(&pub_path)
+            .map(|s| s.trim() != public_hex)
+            .unwrap_or(true);
         if stale {
             fs::write(&pub_path, format!("{public_hex}\n")).map_err(|e| io_error(&pub_path, &e))?;
         }
@@ -103,7 +105,9 @@ impl DataDir {
         let text = fs::read_to_string(&path).map_err(|e| io_error(&path, &e))?;
         handoff_audit::hex::decode(text.trim())
             .and_then(|b| PublicKey::from_bytes(&b).ok())
-            .ok_or_else(|| EngineError::Io(format!("{} is not an ed25519 public key", path.display())))
+            .ok_or_else(|| {
+                EngineError::Io(format!("{} is not an ed25519 public key", path.display()))
+            })
     }
 
     /// Writes the bootstrap admin token (mode 0600), replacing an older file.
@@ -139,7 +143,9 @@ fn read_secret_file(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>, EngineEr
             path.display()
         )));
     }
-    fs::read(path).map(zeroize::Zeroizing::new).map_err(|e| io_error(path, &e))
+    fs::read(path)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| io_error(path, &e))
 }
 
 #[cfg(test)]
@@ -155,11 +161,20 @@ mod tests {
         assert_eq!(a.public_key(), b.public_key());
         assert_eq!(dir.public_key().unwrap(), a.public_key());
         for p in [dir.hmac_key(), dir.signing_key()] {
-            assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
-        assert_eq!(fs::metadata(dir.root()).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(dir.root()).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         let token = dir.write_admin_token("hfa_x").unwrap();
-        assert_eq!(fs::metadata(&token).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&token).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         dir.write_admin_token("hfa_y").unwrap();
         assert_eq!(fs::read_to_string(&token).unwrap(), "hfa_y\n");
     }

@@ -1,8 +1,8 @@
 //! The engine's error: what went wrong, in terms a client can be told.
 
+use handoff_core::Invalid;
 use handoff_core::identity::OwnerError;
 use handoff_core::status::TransitionError;
-use handoff_core::Invalid;
 use handoff_store::StoreError;
 
 /// Why a use case did not complete. A policy deny is never an error.

@@ -80,7 +80,9 @@ impl Engine {
             }
             None => None,
         };
-        let owner = owner.as_ref().map(|(id, found)| (id.clone(), found.as_ref()));
+        let owner = owner
+            .as_ref()
+            .map(|(id, found)| (id.clone(), found.as_ref()));
         let identity = Identity::new(
             new.id,
             owner,
@@ -116,10 +118,7 @@ impl Engine {
 
     /// One identity.
     pub async fn identity(&self, id: &IdentityId) -> Result<Identity, EngineError> {
-        self.store
-            .identity(id)
-            .await?
-            .ok_or_else(|| not_found(id))
+        self.store.identity(id).await?.ok_or_else(|| not_found(id))
     }
 
     /// A page of identities.
@@ -141,11 +140,16 @@ impl Engine {
     ) -> Result<Identity, EngineError> {
         admin.require_write()?;
         if update.environment.is_none() && update.attributes.is_none() {
-            return Err(Invalid::new("body", "nothing to update: give environment or attributes").into());
+            return Err(
+                Invalid::new("body", "nothing to update: give environment or attributes").into(),
+            );
         }
         let mut details = serde_json::Map::new();
         if let Some(env) = &update.environment {
-            details.insert("environment".into(), json!(env.as_ref().map(Environment::as_str)));
+            details.insert(
+                "environment".into(),
+                json!(env.as_ref().map(Environment::as_str)),
+            );
         }
         if let Some(attrs) = &update.attributes {
             details.insert("attributes".into(), attrs.clone().into());
@@ -156,8 +160,15 @@ impl Engine {
             attributes: update.attributes,
             at: self.clock.now(),
         };
-        self.submit(admin, write, "identity.update", id.as_str(), details.into(), &quoted(id))
-            .await?;
+        self.submit(
+            admin,
+            write,
+            "identity.update",
+            id.as_str(),
+            details.into(),
+            &quoted(id),
+        )
+        .await?;
         self.identity(id).await
     }
 
@@ -198,7 +209,14 @@ impl Engine {
             at: self.clock.now(),
         };
         match self
-            .submit(admin, write, "identity.status", id.as_str(), details, &quoted(id))
+            .submit(
+                admin,
+                write,
+                "identity.status",
+                id.as_str(),
+                details,
+                &quoted(id),
+            )
             .await
         {
             Err(EngineError::Conflict(_)) => Err(EngineError::Conflict(format!(

@@ -28,7 +28,8 @@ impl Keys {
         if hmac_key.len() != 32 {
             return Err(EngineError::Io("the hmac key must be 32 bytes".into()));
         }
-        let signer = Signer::from_pkcs8(signing_pkcs8).map_err(|e| EngineError::Io(e.to_string()))?;
+        let signer =
+            Signer::from_pkcs8(signing_pkcs8).map_err(|e| EngineError::Io(e.to_string()))?;
         Ok(Self {
             hmac: hmac::Key::new(hmac::HMAC_SHA256, hmac_key),
             signer,
@@ -59,7 +60,10 @@ impl Keys {
         let mut ctx = hmac::Context::with_key(&self.hmac);
         ctx.update(b"handoff-audit-redaction\0");
         ctx.update(secret.as_bytes());
-        format!("hmac-sha256:{}", handoff_audit::hex::encode(ctx.sign().as_ref()))
+        format!(
+            "hmac-sha256:{}",
+            handoff_audit::hex::encode(ctx.sign().as_ref())
+        )
     }
 
     /// The checkpoint signer.

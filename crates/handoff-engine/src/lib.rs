@@ -43,7 +43,8 @@ impl Engine {
         clock: Arc<dyn Clock>,
         settings: AppenderSettings,
     ) -> Result<Self, EngineError> {
-        let appender = Appender::start(store.clone(), keys.clone(), clock.clone(), settings).await?;
+        let appender =
+            Appender::start(store.clone(), keys.clone(), clock.clone(), settings).await?;
         Ok(Self {
             store,
             keys,

@@ -70,7 +70,9 @@ impl Engine {
         let now = self.clock.now();
         let target = tokens.iter().find(|t| &t.id == id).ok_or_else(not_found)?;
         if target.revoked_at.is_some() {
-            return Err(EngineError::Conflict(format!("admin token \"{id}\" is already revoked")));
+            return Err(EngineError::Conflict(format!(
+                "admin token \"{id}\" is already revoked"
+            )));
         }
         let other_admins = tokens
             .iter()
@@ -86,8 +88,15 @@ impl Engine {
             at: now,
         };
         let details = json!({ "name": target.name, "role": target.role.as_str() });
-        self.submit(admin, write, "admin_token.revoke", id.as_str(), details, "admin token")
-            .await?;
+        self.submit(
+            admin,
+            write,
+            "admin_token.revoke",
+            id.as_str(),
+            details,
+            "admin token",
+        )
+        .await?;
         self.store.admin_token(id).await?.ok_or_else(not_found)
     }
 

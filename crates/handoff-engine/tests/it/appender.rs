@@ -25,7 +25,9 @@ async fn concurrent_changes_form_one_intact_chain() {
         let engine = e.engine.clone();
         let admin = admin.clone();
         tasks.push(tokio::spawn(async move {
-            engine.create_identity(&admin, human(&format!("u{i}"))).await
+            engine
+                .create_identity(&admin, human(&format!("u{i}")))
+                .await
         }));
     }
     for t in tasks {
@@ -42,14 +44,26 @@ async fn concurrent_changes_form_one_intact_chain() {
 async fn a_change_whose_record_cannot_be_written_is_not_made() {
     let (engine, store, _tmp) = flaky_engine().await;
     let admin = Admin::system();
-    engine.create_identity(&admin, human("before")).await.unwrap();
+    engine
+        .create_identity(&admin, human("before"))
+        .await
+        .unwrap();
     store.broken.store(true, Ordering::SeqCst);
-    let err = engine.create_identity(&admin, human("during")).await.unwrap_err();
+    let err = engine
+        .create_identity(&admin, human("during"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, EngineError::AuditUnavailable), "{err:?}");
     let during = IdentityId::parse("human:during").unwrap();
-    assert!(matches!(engine.identity(&during).await, Err(EngineError::NotFound(_))));
+    assert!(matches!(
+        engine.identity(&during).await,
+        Err(EngineError::NotFound(_))
+    ));
     store.broken.store(false, Ordering::SeqCst);
-    engine.create_identity(&admin, human("after")).await.unwrap();
+    engine
+        .create_identity(&admin, human("after"))
+        .await
+        .unwrap();
     let report = engine.verify_audit().await.unwrap();
     assert_eq!(report.records, 2, "the refused change left no record");
 }
@@ -59,7 +73,11 @@ async fn a_refused_write_leaves_no_record_and_does_not_break_the_chain() {
     let e = env(AppenderSettings::default()).await;
     let admin = Admin::system();
     e.engine.create_identity(&admin, human("a")).await.unwrap();
-    let dup = e.engine.create_identity(&admin, human("a")).await.unwrap_err();
+    let dup = e
+        .engine
+        .create_identity(&admin, human("a"))
+        .await
+        .unwrap_err();
     assert!(matches!(dup, EngineError::Conflict(_)), "{dup:?}");
     e.engine.create_identity(&admin, human("b")).await.unwrap();
     assert_eq!(e.engine.verify_audit().await.unwrap().records, 2);
@@ -74,7 +92,10 @@ async fn checkpoints_are_signed_every_n_records_and_at_shutdown() {
     let e = env(settings).await;
     let admin = Admin::system();
     for i in 0..12 {
-        e.engine.create_identity(&admin, human(&format!("c{i}"))).await.unwrap();
+        e.engine
+            .create_identity(&admin, human(&format!("c{i}")))
+            .await
+            .unwrap();
     }
     // Checkpoints are written right after the batch that crosses the
     // threshold; give the task a moment.
@@ -85,9 +106,15 @@ async fn checkpoints_are_signed_every_n_records_and_at_shutdown() {
     let cps = e.engine.store().audit_checkpoints().await.unwrap();
     assert_eq!(cps.last().unwrap().seq, 12, "shutdown signs the head");
     assert!(cps.iter().all(|c| e.engine.keys().public_key().verify(c)));
-    let after = e.engine.create_identity(&admin, human("late")).await.unwrap_err();
+    let after = e
+        .engine
+        .create_identity(&admin, human("late"))
+        .await
+        .unwrap_err();
     assert!(matches!(after, EngineError::AuditUnavailable), "{after:?}");
-    let report = handoff_engine::audit::verify_data_dir(&e.dir).await.unwrap();
+    let report = handoff_engine::audit::verify_data_dir(&e.dir)
+        .await
+        .unwrap();
     assert_eq!((report.records, report.last_checkpoint), (12, Some(12)));
 }
 
@@ -107,7 +134,11 @@ async fn the_chain_continues_across_restarts() {
     let second = handoff_engine::Engine::open(&dir, clock, AppenderSettings::default())
         .await
         .unwrap();
-    assert_eq!(second.bootstrap(&dir).await.unwrap(), None, "bootstrap runs once");
+    assert_eq!(
+        second.bootstrap(&dir).await.unwrap(),
+        None,
+        "bootstrap runs once"
+    );
     second.create_identity(&admin, human("y")).await.unwrap();
     let report = second.verify_audit().await.unwrap();
     assert_eq!(report.records, 3);

@@ -13,24 +13,24 @@ use handoff_store::{Change, ChangeResult, IdentityFilter, Page, Store, StoreErro
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-pub struct Env {
-    pub engine: Engine,
-    pub dir: DataDir,
-    pub clock: Arc<FixedClock>,
-    pub _tmp: tempfile::TempDir,
+pub(crate) struct Env {
+    pub(crate) engine: Engine,
+    pub(crate) dir: DataDir,
+    pub(crate) clock: Arc<FixedClock>,
+    pub(crate) _tmp: tempfile::TempDir,
 }
 
 impl Env {
-    pub fn clock_now(&self) -> handoff_core::Time {
+    pub(crate) fn clock_now(&self) -> handoff_core::Time {
         handoff_core::Clock::now(self.clock.as_ref())
     }
 }
 
-pub fn t0() -> handoff_core::Time {
+pub(crate) fn t0() -> handoff_core::Time {
     chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap()
 }
 
-pub async fn env(settings: AppenderSettings) -> Env {
+pub(crate) async fn env(settings: AppenderSettings) -> Env {
     let tmp = tempfile::tempdir().unwrap();
     let dir = DataDir::new(tmp.path().join("data"));
     let clock = Arc::new(FixedClock::new(t0()));
@@ -45,12 +45,12 @@ pub async fn env(settings: AppenderSettings) -> Env {
 
 /// A store whose commits can be made to fail, to prove fail-closed behaviour.
 #[derive(Debug)]
-pub struct Flaky {
-    pub inner: SqliteStore,
-    pub broken: AtomicBool,
+pub(crate) struct Flaky {
+    pub(crate) inner: SqliteStore,
+    pub(crate) broken: AtomicBool,
 }
 
-pub async fn flaky_engine() -> (Engine, Arc<Flaky>, tempfile::TempDir) {
+pub(crate) async fn flaky_engine() -> (Engine, Arc<Flaky>, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     let inner = SqliteStore::open(&tmp.path().join("h.db")).await.unwrap();
     let store = Arc::new(Flaky {

@@ -24,16 +24,34 @@ fn new(s: &str, owner: Option<&str>) -> NewIdentity {
 async fn owners_must_exist_be_human_and_active() {
     let e = env(AppenderSettings::default()).await;
     let a = Admin::system();
-    let err = e.engine.create_identity(&a, new("agent:bot", Some("human:ghost"))).await;
+    let err = e
+        .engine
+        .create_identity(&a, new("agent:bot", Some("human:ghost")))
+        .await;
     assert!(matches!(err, Err(EngineError::Owner(_))), "{err:?}");
-    e.engine.create_identity(&a, new("human:alice", None)).await.unwrap();
-    e.engine.create_identity(&a, new("agent:bot", Some("human:alice"))).await.unwrap();
-    let err = e.engine.create_identity(&a, new("service:api", Some("agent:bot"))).await;
+    e.engine
+        .create_identity(&a, new("human:alice", None))
+        .await
+        .unwrap();
+    e.engine
+        .create_identity(&a, new("agent:bot", Some("human:alice")))
+        .await
+        .unwrap();
+    let err = e
+        .engine
+        .create_identity(&a, new("service:api", Some("agent:bot")))
+        .await;
     assert!(matches!(err, Err(EngineError::Owner(_))), "{err:?}");
     let err = e.engine.create_identity(&a, new("service:api", None)).await;
     assert!(matches!(err, Err(EngineError::Owner(_))), "{err:?}");
-    e.engine.set_status(&a, &id("human:alice"), Status::Suspended, None).await.unwrap();
-    let err = e.engine.create_identity(&a, new("service:api", Some("human:alice"))).await;
+    e.engine
+        .set_status(&a, &id("human:alice"), Status::Suspended, None)
+        .await
+        .unwrap();
+    let err = e
+        .engine
+        .create_identity(&a, new("service:api", Some("human:alice")))
+        .await;
     assert!(matches!(err, Err(EngineError::Owner(_))), "{err:?}");
     assert_eq!(e.engine.verify_audit().await.unwrap().records, 3);
 }
@@ -42,17 +60,44 @@ async fn owners_must_exist_be_human_and_active() {
 async fn disabling_a_human_orphans_what_it_owns() {
     let e = env(AppenderSettings::default()).await;
     let a = Admin::system();
-    e.engine.create_identity(&a, new("human:alice", None)).await.unwrap();
-    e.engine.create_identity(&a, new("human:bob", None)).await.unwrap();
-    e.engine.create_identity(&a, new("agent:a1", Some("human:alice"))).await.unwrap();
-    e.engine.create_identity(&a, new("service:s1", Some("human:alice"))).await.unwrap();
-    e.engine.create_identity(&a, new("agent:b1", Some("human:bob"))).await.unwrap();
-    e.engine.set_status(&a, &id("human:alice"), Status::Disabled, Some("left".into())).await.unwrap();
+    e.engine
+        .create_identity(&a, new("human:alice", None))
+        .await
+        .unwrap();
+    e.engine
+        .create_identity(&a, new("human:bob", None))
+        .await
+        .unwrap();
+    e.engine
+        .create_identity(&a, new("agent:a1", Some("human:alice")))
+        .await
+        .unwrap();
+    e.engine
+        .create_identity(&a, new("service:s1", Some("human:alice")))
+        .await
+        .unwrap();
+    e.engine
+        .create_identity(&a, new("agent:b1", Some("human:bob")))
+        .await
+        .unwrap();
+    e.engine
+        .set_status(
+            &a,
+            &id("human:alice"),
+            Status::Disabled,
+            Some("left".into()),
+        )
+        .await
+        .unwrap();
     let filter = IdentityFilter {
         orphaned: Some(true),
         ..IdentityFilter::default()
     };
-    let page = e.engine.identities(&filter, None, Default::default()).await.unwrap();
+    let page = e
+        .engine
+        .identities(&filter, None, Default::default())
+        .await
+        .unwrap();
     let ids: Vec<&str> = page.items.iter().map(|i| i.id.as_str()).collect();
     assert_eq!(ids, ["agent:a1", "service:s1"]);
 }
@@ -62,16 +107,34 @@ async fn rejected_transitions_change_nothing() {
     let e = env(AppenderSettings::default()).await;
     let a = Admin::system();
     let alice = id("human:alice");
-    e.engine.create_identity(&a, new("human:alice", None)).await.unwrap();
-    let err = e.engine.set_status(&a, &alice, Status::Decommissioned, None).await;
+    e.engine
+        .create_identity(&a, new("human:alice", None))
+        .await
+        .unwrap();
+    let err = e
+        .engine
+        .set_status(&a, &alice, Status::Decommissioned, None)
+        .await;
     assert!(matches!(err, Err(EngineError::Transition(_))), "{err:?}");
-    e.engine.set_status(&a, &alice, Status::Disabled, None).await.unwrap();
+    e.engine
+        .set_status(&a, &alice, Status::Disabled, None)
+        .await
+        .unwrap();
     for to in [Status::Active, Status::Suspended, Status::Disabled] {
         let err = e.engine.set_status(&a, &alice, to, None).await;
-        assert!(matches!(err, Err(EngineError::Transition(_))), "{to}: {err:?}");
+        assert!(
+            matches!(err, Err(EngineError::Transition(_))),
+            "{to}: {err:?}"
+        );
     }
-    e.engine.set_status(&a, &alice, Status::Decommissioned, None).await.unwrap();
-    assert_eq!(e.engine.identity(&alice).await.unwrap().status, Status::Decommissioned);
+    e.engine
+        .set_status(&a, &alice, Status::Decommissioned, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        e.engine.identity(&alice).await.unwrap().status,
+        Status::Decommissioned
+    );
     assert_eq!(e.engine.verify_audit().await.unwrap().records, 3);
 }
 
@@ -79,10 +142,20 @@ async fn rejected_transitions_change_nothing() {
 async fn a_credential_authenticates_only_while_it_and_its_identity_are_active() {
     let e = env(AppenderSettings::default()).await;
     let a = Admin::system();
-    e.engine.create_identity(&a, new("human:alice", None)).await.unwrap();
-    e.engine.create_identity(&a, new("agent:bot", Some("human:alice"))).await.unwrap();
+    e.engine
+        .create_identity(&a, new("human:alice", None))
+        .await
+        .unwrap();
+    e.engine
+        .create_identity(&a, new("agent:bot", Some("human:alice")))
+        .await
+        .unwrap();
     let bot = id("agent:bot");
-    let (cred, secret) = e.engine.issue_credential(&a, &bot, "ci".into(), Some(3600)).await.unwrap();
+    let (cred, secret) = e
+        .engine
+        .issue_credential(&a, &bot, "ci".into(), Some(3600))
+        .await
+        .unwrap();
     let who = e.engine.authenticate(secret.expose()).await.unwrap();
     assert!(matches!(who, Authenticated::Credential { ref identity, .. } if identity.id == bot));
     // The secret is stored only as a hash and never reaches the audit log.
@@ -93,17 +166,30 @@ async fn a_credential_authenticates_only_while_it_and_its_identity_are_active() 
     let mut wrong = secret.expose().to_owned();
     let last = wrong.pop().unwrap();
     wrong.push(if last == 'A' { 'B' } else { 'A' });
-    assert!(matches!(e.engine.authenticate(&wrong).await, Err(EngineError::Unauthenticated(_))));
+    assert!(matches!(
+        e.engine.authenticate(&wrong).await,
+        Err(EngineError::Unauthenticated(_))
+    ));
     // Suspended identity: refused; resumed: accepted again.
-    e.engine.set_status(&a, &bot, Status::Suspended, None).await.unwrap();
+    e.engine
+        .set_status(&a, &bot, Status::Suspended, None)
+        .await
+        .unwrap();
     assert!(e.engine.authenticate(secret.expose()).await.is_err());
-    e.engine.set_status(&a, &bot, Status::Active, None).await.unwrap();
+    e.engine
+        .set_status(&a, &bot, Status::Active, None)
+        .await
+        .unwrap();
     assert!(e.engine.authenticate(secret.expose()).await.is_ok());
     // Expiry.
     e.clock.advance(TimeDelta::seconds(3600));
     assert!(e.engine.authenticate(secret.expose()).await.is_err());
     // Revocation.
-    let (cred2, secret2) = e.engine.issue_credential(&a, &bot, String::new(), None).await.unwrap();
+    let (cred2, secret2) = e
+        .engine
+        .issue_credential(&a, &bot, String::new(), None)
+        .await
+        .unwrap();
     assert!(e.engine.authenticate(secret2.expose()).await.is_ok());
     let used = e.engine.credential(&cred2.id).await.unwrap();
     assert_eq!(used.last_used_at, Some(e.clock_now()));
@@ -112,11 +198,20 @@ async fn a_credential_authenticates_only_while_it_and_its_identity_are_active() 
     let again = e.engine.revoke_credential(&a, &cred2.id).await;
     assert!(matches!(again, Err(EngineError::Conflict(_))), "{again:?}");
     // Disabled identity: refused, and no new credentials.
-    e.engine.set_status(&a, &bot, Status::Disabled, None).await.unwrap();
-    let err = e.engine.issue_credential(&a, &bot, String::new(), None).await;
+    e.engine
+        .set_status(&a, &bot, Status::Disabled, None)
+        .await
+        .unwrap();
+    let err = e
+        .engine
+        .issue_credential(&a, &bot, String::new(), None)
+        .await;
     assert!(matches!(err, Err(EngineError::Conflict(_))), "{err:?}");
     // Humans hold no credentials.
-    let err = e.engine.issue_credential(&a, &id("human:alice"), String::new(), None).await;
+    let err = e
+        .engine
+        .issue_credential(&a, &id("human:alice"), String::new(), None)
+        .await;
     assert!(matches!(err, Err(EngineError::Invalid(_))), "{err:?}");
 }
 
@@ -124,12 +219,22 @@ async fn a_credential_authenticates_only_while_it_and_its_identity_are_active() 
 async fn auditors_read_but_never_write() {
     let e = env(AppenderSettings::default()).await;
     let a = Admin::system();
-    let (_, secret) = e.engine.create_admin_token(&a, "audit".into(), Role::Auditor, None).await.unwrap();
+    let (_, secret) = e
+        .engine
+        .create_admin_token(&a, "audit".into(), Role::Auditor, None)
+        .await
+        .unwrap();
     let auditor = e.engine.authenticate_admin(secret.expose()).await.unwrap();
     assert_eq!(auditor.role, Role::Auditor);
-    let err = e.engine.create_identity(&auditor, new("human:x", None)).await;
+    let err = e
+        .engine
+        .create_identity(&auditor, new("human:x", None))
+        .await;
     assert!(matches!(err, Err(EngineError::Forbidden(_))), "{err:?}");
-    let err = e.engine.create_admin_token(&auditor, "x".into(), Role::Admin, None).await;
+    let err = e
+        .engine
+        .create_admin_token(&auditor, "x".into(), Role::Admin, None)
+        .await;
     assert!(matches!(err, Err(EngineError::Forbidden(_))), "{err:?}");
 }
 
@@ -142,8 +247,16 @@ async fn the_last_admin_token_cannot_be_revoked() {
     assert_eq!(tokens.len(), 1);
     let err = e.engine.revoke_admin_token(&a, &tokens[0].id).await;
     assert!(matches!(err, Err(EngineError::Conflict(_))), "{err:?}");
-    let (second, _) = e.engine.create_admin_token(&a, "ops".into(), Role::Admin, None).await.unwrap();
-    let revoked = e.engine.revoke_admin_token(&a, &tokens[0].id).await.unwrap();
+    let (second, _) = e
+        .engine
+        .create_admin_token(&a, "ops".into(), Role::Admin, None)
+        .await
+        .unwrap();
+    let revoked = e
+        .engine
+        .revoke_admin_token(&a, &tokens[0].id)
+        .await
+        .unwrap();
     assert!(revoked.revoked_at.is_some());
     let err = e.engine.revoke_admin_token(&a, &second.id).await;
     assert!(matches!(err, Err(EngineError::Conflict(_))), "{err:?}");
