@@ -36,7 +36,7 @@ const READ_ONLY_POOL_SIZE: u32 = 2;
 /// How long a statement waits for another connection's lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A [`Store`] in one SQLite database file.
+/// A [`Store`] in one SQLite database file. Clones share one connection pool.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -104,13 +104,16 @@ impl SqliteStore {
     }
 
     /// Closes every connection, waiting for those in use to be returned.
+    /// Clones share one pool, so this closes them all.
     pub async fn close(&self) {
         self.pool.close().await;
     }
 
     fn writable(&self) -> Result<(), StoreError> {
         if self.read_only {
-            return Err(StoreError::Backend("the database is open read-only".to_owned()));
+            return Err(StoreError::Backend(
+                "the database is open read-only".to_owned(),
+            ));
         }
         Ok(())
     }
@@ -349,15 +352,13 @@ impl Store for SqliteStore {
     }
 
     async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
-        sqlx::query(
-            "SELECT seq, hash, time, key_id, signature FROM audit_checkpoints ORDER BY seq",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(rows::checkpoint)
-        .collect()
+        sqlx::query("SELECT seq, hash, time, key_id, signature FROM audit_checkpoints ORDER BY seq")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(rows::checkpoint)
+            .collect()
     }
 
     async fn append_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {

@@ -34,6 +34,10 @@ pub(super) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
         // BEGIN IMMEDIATE takes the write lock first, so two processes
         // opening the same fresh file cannot both apply a migration.
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+        // Never add our tables to some other application's database.
+        if !has_version_table(&mut tx).await? && has_tables(&mut tx).await? {
+            return Err(not_handoff("it has tables but no schema version"));
+        }
         sqlx::query(CREATE_TABLE)
             .execute(&mut *tx)
             .await
@@ -70,17 +74,8 @@ pub(super) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
 /// Checks, without changing anything, that the schema is exactly [`LATEST`].
 pub(super) async fn check_current(pool: &SqlitePool) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await.map_err(backend)?;
-    let exists: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_schema \
-         WHERE type = 'table' AND name = 'schema_migrations')",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(backend)?;
-    if !exists {
-        return Err(StoreError::Backend(
-            "not a handoff database: it has no schema version".to_owned(),
-        ));
+    if !has_version_table(&mut conn).await? {
+        return Err(not_handoff("it has no schema version"));
     }
     let current = version(&mut conn).await?;
     check_not_newer(current)?;
@@ -91,6 +86,30 @@ pub(super) async fn check_current(pool: &SqlitePool) -> Result<(), StoreError> {
         )));
     }
     Ok(())
+}
+
+async fn has_version_table(conn: &mut SqliteConnection) -> Result<bool, StoreError> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema \
+         WHERE type = 'table' AND name = 'schema_migrations')",
+    )
+    .fetch_one(conn)
+    .await
+    .map_err(backend)
+}
+
+async fn has_tables(conn: &mut SqliteConnection) -> Result<bool, StoreError> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema \
+         WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\')",
+    )
+    .fetch_one(conn)
+    .await
+    .map_err(backend)
+}
+
+fn not_handoff(why: &str) -> StoreError {
+    StoreError::Backend(format!("not a handoff database: {why}"))
 }
 
 /// The highest applied version, 0 for none.

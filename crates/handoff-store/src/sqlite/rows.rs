@@ -144,7 +144,13 @@ pub(super) fn identity(row: &SqliteRow) -> Result<Identity, StoreError> {
         orphaned: match orphaned {
             0 => false,
             1 => true,
-            other => return Err(corrupt(T, "orphaned", format!("expected 0 or 1, found {other}"))),
+            other => {
+                return Err(corrupt(
+                    T,
+                    "orphaned",
+                    format!("expected 0 or 1, found {other}"),
+                ));
+            }
         },
         created_at: time(row, T, "created_at")?,
         updated_at: time(row, T, "updated_at")?,
@@ -224,5 +230,6 @@ pub(super) fn checkpoint(row: &SqliteRow) -> Result<Checkpoint, StoreError> {
 
 /// A sequence number as stored.
 pub(super) fn seq_param(seq: u64) -> Result<i64, StoreError> {
-    i64::try_from(seq).map_err(|_| StoreError::Backend(format!("sequence number {seq} is too large")))
+    i64::try_from(seq)
+        .map_err(|_| StoreError::Backend(format!("sequence number {seq} is too large")))
 }

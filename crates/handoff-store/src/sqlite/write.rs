@@ -8,7 +8,9 @@
 use super::rows::{backend, is_foreign_key_violation, is_unique_violation, micros, micros_opt};
 use crate::{StoreError, Write};
 use handoff_audit::Record;
-use handoff_core::{AdminToken, AdminTokenId, Credential, CredentialId, Identity, IdentityId, Status, Time};
+use handoff_core::{
+    AdminToken, AdminTokenId, Credential, CredentialId, Identity, IdentityId, Status, Time,
+};
 use sqlx::SqliteConnection;
 
 /// Applies `write`.
@@ -31,7 +33,11 @@ pub(super) async fn apply(conn: &mut SqliteConnection, write: &Write) -> Result<
                  WHERE id = ?",
             )
             .bind(environment.is_some())
-            .bind(environment.as_ref().and_then(|e| e.as_ref().map(|e| e.as_str())))
+            .bind(
+                environment
+                    .as_ref()
+                    .and_then(|e| e.as_ref().map(|e| e.as_str())),
+            )
             .bind(attributes)
             .bind(micros(*at))
             .bind(id.as_str())
@@ -242,7 +248,10 @@ async fn exists(
 
 /// Stores a sealed record. Any failure here fails the whole batch: a record
 /// whose write succeeded must never be lost.
-pub(super) async fn insert_record(conn: &mut SqliteConnection, r: &Record) -> Result<(), StoreError> {
+pub(super) async fn insert_record(
+    conn: &mut SqliteConnection,
+    r: &Record,
+) -> Result<(), StoreError> {
     let seq = super::rows::seq_param(r.seq)?;
     sqlx::query(
         "INSERT INTO audit_records (seq, time, kind, actor, target, outcome, details, \

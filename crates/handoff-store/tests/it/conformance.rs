@@ -165,7 +165,13 @@ pub(crate) async fn an_empty_store_reads_empty(store: &dyn Store) {
     assert!(store.admin_tokens().await.unwrap().is_empty());
     assert!(store.identity(&id("human:alice")).await.unwrap().is_none());
     assert!(store.credential(&cred_id(1)).await.unwrap().is_none());
-    assert!(store.credentials(&id("human:alice")).await.unwrap().is_empty());
+    assert!(
+        store
+            .credentials(&id("human:alice"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let page = store
         .identities(&IdentityFilter::default(), None, Limit::default())
         .await
@@ -208,7 +214,10 @@ pub(crate) async fn identity_round_trips_every_field(store: &dyn Store) {
     assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2]);
     assert_eq!(store.identity(&bot.id).await.unwrap(), Some(bot.clone()));
     assert_eq!(store.identity(&alice.id).await.unwrap(), Some(alice));
-    assert_eq!(store.identity(&bot.id).await.unwrap().unwrap().kind(), Kind::Agent);
+    assert_eq!(
+        store.identity(&bot.id).await.unwrap().unwrap().kind(),
+        Kind::Agent
+    );
     assert_eq!(all_records(store).await, records);
 }
 
@@ -268,12 +277,26 @@ pub(crate) async fn a_failing_change_leaves_the_rest_of_the_batch(store: &dyn St
     )
     .await;
     assert_eq!(results.len(), 5);
-    assert!(matches!(results[1], Err(StoreError::Conflict(_))), "{:?}", results[1]);
-    assert!(matches!(results[3], Err(StoreError::NotFound)), "{:?}", results[3]);
+    assert!(
+        matches!(results[1], Err(StoreError::Conflict(_))),
+        "{:?}",
+        results[1]
+    );
+    assert!(
+        matches!(results[3], Err(StoreError::NotFound)),
+        "{:?}",
+        results[3]
+    );
     let committed: Vec<&Record> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
-    assert_eq!(committed.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
     assert_eq!(
-        committed.iter().map(|r| r.target.as_str()).collect::<Vec<_>>(),
+        committed.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(
+        committed
+            .iter()
+            .map(|r| r.target.as_str())
+            .collect::<Vec<_>>(),
         ["human:a", "human:b", "human:nobody"]
     );
 
@@ -284,7 +307,13 @@ pub(crate) async fn a_failing_change_leaves_the_rest_of_the_batch(store: &dyn St
     }
     assert_eq!(verified_len(store).await, 3);
     assert_eq!(store.identity(&b.id).await.unwrap(), Some(b));
-    assert!(store.identity(&id("human:missing")).await.unwrap().is_none());
+    assert!(
+        store
+            .identity(&id("human:missing"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // The chain continues from there in a later batch.
     let more = apply_one(store, Write::Nothing).await.unwrap();
@@ -298,7 +327,10 @@ pub(crate) async fn a_stale_head_is_refused(store: &dyn Store) {
     apply_one(store, Write::Nothing).await.unwrap();
     let mut stale = Head::EMPTY;
     let result = store
-        .commit(vec![change(Write::CreateIdentity(human("late")))], &mut stale)
+        .commit(
+            vec![change(Write::CreateIdentity(human("late")))],
+            &mut stale,
+        )
         .await;
     assert!(result.is_err(), "{result:?}");
     assert_eq!(stale, Head::EMPTY);
@@ -487,39 +519,69 @@ pub(crate) async fn identity_filters_narrow_the_list(store: &dyn Store) {
         .collect();
     assert!(apply(store, writes).await.iter().all(Result::is_ok));
 
-    let all = ["agent:a1", "agent:a2", "human:alice", "human:bob", "service:s1"];
+    let all = [
+        "agent:a1",
+        "agent:a2",
+        "human:alice",
+        "human:bob",
+        "service:s1",
+    ];
     assert_eq!(ids(store, IdentityFilter::default()).await, all);
     let cases: Vec<(IdentityFilter, Vec<&str>)> = vec![
         (
-            IdentityFilter { kind: Some(Kind::Agent), ..Default::default() },
+            IdentityFilter {
+                kind: Some(Kind::Agent),
+                ..Default::default()
+            },
             vec!["agent:a1", "agent:a2"],
         ),
         (
-            IdentityFilter { kind: Some(Kind::Human), ..Default::default() },
+            IdentityFilter {
+                kind: Some(Kind::Human),
+                ..Default::default()
+            },
             vec!["human:alice", "human:bob"],
         ),
         (
-            IdentityFilter { status: Some(Status::Active), ..Default::default() },
+            IdentityFilter {
+                status: Some(Status::Active),
+                ..Default::default()
+            },
             vec!["agent:a1", "human:alice", "service:s1"],
         ),
         (
-            IdentityFilter { status: Some(Status::Decommissioned), ..Default::default() },
+            IdentityFilter {
+                status: Some(Status::Decommissioned),
+                ..Default::default()
+            },
             vec![],
         ),
         (
-            IdentityFilter { owner: Some(id("human:alice")), ..Default::default() },
+            IdentityFilter {
+                owner: Some(id("human:alice")),
+                ..Default::default()
+            },
             vec!["agent:a1", "agent:a2"],
         ),
         (
-            IdentityFilter { environment: Some(prod.clone()), ..Default::default() },
+            IdentityFilter {
+                environment: Some(prod.clone()),
+                ..Default::default()
+            },
             vec!["agent:a1", "service:s1"],
         ),
         (
-            IdentityFilter { orphaned: Some(true), ..Default::default() },
+            IdentityFilter {
+                orphaned: Some(true),
+                ..Default::default()
+            },
             vec!["agent:a2"],
         ),
         (
-            IdentityFilter { orphaned: Some(false), ..Default::default() },
+            IdentityFilter {
+                orphaned: Some(false),
+                ..Default::default()
+            },
             vec!["agent:a1", "human:alice", "human:bob", "service:s1"],
         ),
         (
@@ -628,9 +690,17 @@ pub(crate) async fn credentials_issue_list_touch_revoke(store: &dyn Store) {
     );
     assert_eq!(store.credential(&other.id).await.unwrap(), Some(other));
 
-    let dup = apply_one(store, Write::IssueCredential(credential(1, "human:alice", 40))).await;
+    let dup = apply_one(
+        store,
+        Write::IssueCredential(credential(1, "human:alice", 40)),
+    )
+    .await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
-    let orphan = apply_one(store, Write::IssueCredential(credential(9, "agent:ghost", 40))).await;
+    let orphan = apply_one(
+        store,
+        Write::IssueCredential(credential(9, "agent:ghost", 40)),
+    )
+    .await;
     assert!(matches!(orphan, Err(StoreError::NotFound)), "{orphan:?}");
     assert!(store.credential(&cred_id(9)).await.unwrap().is_none());
 
@@ -674,18 +744,36 @@ pub(crate) async fn admin_tokens_create_list_revoke(store: &dyn Store) {
         ],
     )
     .await;
-    assert_eq!(store.admin_tokens().await.unwrap(), [first.clone(), second.clone()]);
+    assert_eq!(
+        store.admin_tokens().await.unwrap(),
+        [first.clone(), second.clone()]
+    );
     assert_eq!(store.admin_token(&second.id).await.unwrap(), Some(second));
     assert!(store.admin_token(&token_id(9)).await.unwrap().is_none());
 
-    let dup = apply_one(store, Write::CreateAdminToken(admin_token(1, Role::Auditor, 30))).await;
+    let dup = apply_one(
+        store,
+        Write::CreateAdminToken(admin_token(1, Role::Auditor, 30)),
+    )
+    .await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
-    assert_eq!(store.admin_token(&first.id).await.unwrap(), Some(first.clone()));
+    assert_eq!(
+        store.admin_token(&first.id).await.unwrap(),
+        Some(first.clone())
+    );
 
-    let revoke = |n, at| Write::RevokeAdminToken { id: token_id(n), at };
+    let revoke = |n, at| Write::RevokeAdminToken {
+        id: token_id(n),
+        at,
+    };
     apply_one(store, revoke(1, t(40))).await.unwrap();
     assert_eq!(
-        store.admin_token(&first.id).await.unwrap().unwrap().revoked_at,
+        store
+            .admin_token(&first.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
         Some(t(40))
     );
     let again = apply_one(store, revoke(1, t(50))).await;
@@ -708,7 +796,11 @@ pub(crate) async fn audit_reads_and_checkpoints_round_trip(store: &dyn Store) {
                 kind: "access.evaluate".to_owned(),
                 actor: format!("token:tok_{i:016x}"),
                 target: "agent:bot".to_owned(),
-                outcome: if i % 2 == 0 { Outcome::Allow } else { Outcome::Deny },
+                outcome: if i % 2 == 0 {
+                    Outcome::Allow
+                } else {
+                    Outcome::Deny
+                },
                 details: json!({"z": i, "a": ["ünïcode ✓", {"y": null, "b": 1.5}]}),
             },
         })
@@ -722,13 +814,22 @@ pub(crate) async fn audit_reads_and_checkpoints_round_trip(store: &dyn Store) {
         .collect();
     assert_eq!(sealed.len(), 10);
     assert_eq!(sealed[3].time, t(3));
-    assert_eq!(head, Head { seq: 10, hash: sealed[9].hash });
+    assert_eq!(
+        head,
+        Head {
+            seq: 10,
+            hash: sealed[9].hash
+        }
+    );
     assert_eq!(store.audit_head().await.unwrap(), head);
 
     let all = all_records(store).await;
     assert_eq!(all, sealed);
     // Details are stored and returned byte for byte.
-    assert_eq!(all[0].details, r#"{"a":["ünïcode ✓",{"b":1.5,"y":null}],"z":0}"#);
+    assert_eq!(
+        all[0].details,
+        r#"{"a":["ünïcode ✓",{"b":1.5,"y":null}],"z":0}"#
+    );
     assert_eq!(store.audit_records(0, 4).await.unwrap(), sealed[..4]);
     assert_eq!(store.audit_records(4, 100).await.unwrap(), sealed[4..]);
     assert!(store.audit_records(10, 5).await.unwrap().is_empty());
