@@ -1,1 +1,882 @@
-//! (being written)
+//! Server configuration: the `handoff.toml` file, its layering with
+//! command-line flags and `HANDOFF_*` environment variables, and the
+//! validated [`Config`] that `serve` runs with.
+//!
+//! Precedence, lowest first: built-in defaults, the file, explicit
+//! [`Overrides`] (the CLI fills them from flags or their environment
+//! variables). Raw input becomes a [`Config`] once, here; everything after
+//! trusts it. This module reads no environment variables and defines no
+//! flags: that is the CLI's job. See `docs/configuration.md`.
+
+use serde::Deserialize;
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The only configuration file version this server reads.
+pub const VERSION: i64 = 1;
+
+/// Default data directory, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "./handoff-data";
+
+/// Default listen address (loopback only).
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+
+/// Why a configuration could not be read or is not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the configuration file \"{}\": {error}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The IO error.
+        error: io::Error,
+    },
+    /// The file is not valid TOML or has a key or value this server does not know.
+    #[error("invalid configuration file \"{}\"{location}: {message}", .path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// ` at line L, column C`, or empty when unknown.
+        location: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file has no `version` key.
+    #[error(
+        "configuration file \"{}\" has no version; add `version = {VERSION}` at the top",
+        .path.display()
+    )]
+    MissingVersion {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file declares a version this server does not read.
+    #[error(
+        "configuration file \"{}\" has version {version}, which this server does not read; the supported version is {VERSION}",
+        .path.display()
+    )]
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// The declared version, as written.
+        version: String,
+    },
+    /// A TLS certificate was given without its private key.
+    #[error(
+        "the tls certificate \"{}\" was given without a private key; pass --tls-key (or set `key` in [tls])",
+        .cert.display()
+    )]
+    CertWithoutKey {
+        /// The certificate file.
+        cert: PathBuf,
+    },
+    /// A TLS private key was given without its certificate.
+    #[error(
+        "the tls private key \"{}\" was given without a certificate; pass --tls-cert (or set `cert` in [tls])",
+        .key.display()
+    )]
+    KeyWithoutCert {
+        /// The key file.
+        key: PathBuf,
+    },
+    /// Plain HTTP on an address other hosts can reach, without consent.
+    #[error(
+        "refusing to serve plain http on the non-loopback address \"{listen}\"; pass --tls-cert and --tls-key to serve https, or --insecure-http to accept plain http"
+    )]
+    InsecureListen {
+        /// The listen address.
+        listen: SocketAddr,
+    },
+    /// A duration or count that must be positive is zero.
+    #[error("{name} must be greater than zero")]
+    Zero {
+        /// The setting, as the operator knows it.
+        name: &'static str,
+    },
+    /// The data directory is an empty path.
+    #[error("the data directory must not be empty")]
+    EmptyDataDir,
+}
+
+/// How log lines are written (chosen by the CLI when it sets up logging).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    #[default]
+    Text,
+}
+
+impl LogFormat {
+    /// The name used in the file, flags and environment.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Text => "text",
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A log format name that is neither `json` nor `text`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown log format \"{0}\"; expected \"json\" or \"text\"")]
+pub struct UnknownLogFormat(pub String);
+
+impl FromStr for LogFormat {
+    type Err = UnknownLogFormat;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "json" => Ok(Self::Json),
+            "text" => Ok(Self::Text),
+            other => Err(UnknownLogFormat(other.to_owned())),
+        }
+    }
+}
+
+/// The certificate chain and private key files of the HTTPS listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// Audit appender tuning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// Sign a checkpoint after this many records.
+    pub checkpoint_every: u64,
+    /// Sign a checkpoint at least this often while records arrive.
+    pub checkpoint_interval: Duration,
+    /// Most changes committed in one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_every: 1000,
+            checkpoint_interval: Duration::from_secs(60),
+            max_batch: 1024,
+        }
+    }
+}
+
+/// The validated settings of `handoff serve`.
+///
+/// Build it with [`Config::load`] or [`Config::layered`], which validate;
+/// a hand-built value should go through [`Config::validate`] (and
+/// [`crate::run`] checks it again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Where the embedded database, keys and bootstrap token live.
+    pub data_dir: PathBuf,
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// HTTPS certificate and key; `None` serves plain HTTP.
+    pub tls: Option<TlsFiles>,
+    /// Consent to plain HTTP on a non-loopback address.
+    pub insecure_http: bool,
+    /// How log lines are written.
+    pub log_format: LogFormat,
+    /// Longest time one request may take.
+    pub request_timeout: Duration,
+    /// Longest time in-flight requests may take to finish after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// Audit appender tuning.
+    pub audit: AuditConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            listen: DEFAULT_LISTEN,
+            tls: None,
+            insecure_http: false,
+            log_format: LogFormat::Text,
+            request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(30),
+            audit: AuditConfig::default(),
+        }
+    }
+}
+
+/// Settings given explicitly (flags or `HANDOFF_*` environment variables);
+/// each `Some` beats the file and the defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `--listen` / `HANDOFF_LISTEN`.
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir` / `HANDOFF_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--tls-cert` / `HANDOFF_TLS_CERT`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key` / `HANDOFF_TLS_KEY`.
+    pub tls_key: Option<PathBuf>,
+    /// `--insecure-http` / `HANDOFF_INSECURE_HTTP`; `None` when not given.
+    pub insecure_http: Option<bool>,
+    /// `--log-format` / `HANDOFF_LOG_FORMAT`.
+    pub log_format: Option<LogFormat>,
+    /// `--request-timeout` / `HANDOFF_REQUEST_TIMEOUT` (seconds on the command line).
+    pub request_timeout: Option<Duration>,
+    /// Shutdown grace period.
+    pub shutdown_grace: Option<Duration>,
+}
+
+/// The contents of `handoff.toml`, as written (nothing validated beyond
+/// syntax, known keys and the version).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Always [`VERSION`].
+    pub version: i64,
+    /// `[server]`.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// `[tls]`.
+    #[serde(default)]
+    pub tls: TlsSection,
+    /// `[audit]`.
+    #[serde(default)]
+    pub audit: AuditSection,
+}
+
+/// The `[server]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// `listen = "127.0.0.1:8080"`.
+    pub listen: Option<SocketAddr>,
+    /// `data_dir = "./handoff-data"`.
+    pub data_dir: Option<PathBuf>,
+    /// `insecure_http = false`.
+    pub insecure_http: Option<bool>,
+    /// `log_format = "text"`.
+    pub log_format: Option<LogFormat>,
+    /// `request_timeout_seconds = 30`.
+    pub request_timeout_seconds: Option<u64>,
+    /// `shutdown_grace_seconds = 30`.
+    pub shutdown_grace_seconds: Option<u64>,
+}
+
+/// The `[tls]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// `cert = "/etc/handoff/tls/cert.pem"`.
+    pub cert: Option<PathBuf>,
+    /// `key = "/etc/handoff/tls/key.pem"`.
+    pub key: Option<PathBuf>,
+}
+
+/// The `[audit]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// `checkpoint_every = 1000`.
+    pub checkpoint_every: Option<u64>,
+    /// `checkpoint_interval_seconds = 60`.
+    pub checkpoint_interval_seconds: Option<u64>,
+    /// `max_batch = 1024`.
+    pub max_batch: Option<usize>,
+}
+
+/// Only the version, read before the full parse so that a file written for
+/// another version is reported as such rather than as unknown keys.
+#[derive(Deserialize)]
+struct VersionProbe {
+    version: Option<toml::Value>,
+}
+
+impl FileConfig {
+    /// Parses the text of a configuration file; `path` only names it in errors.
+    /// Relative paths in the text are left as written.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let parse_error = |e: toml::de::Error| ConfigError::Parse {
+            path: path.to_owned(),
+            location: e
+                .span()
+                .map(|span| {
+                    let (line, column) = line_column(text, span.start);
+                    format!(" at line {line}, column {column}")
+                })
+                .unwrap_or_default(),
+            message: e.message().trim_end().to_owned(),
+        };
+        let probe: VersionProbe = toml::from_str(text).map_err(parse_error)?;
+        match probe.version {
+            None => {
+                return Err(ConfigError::MissingVersion {
+                    path: path.to_owned(),
+                });
+            }
+            Some(toml::Value::Integer(VERSION)) => {}
+            Some(other) => {
+                return Err(ConfigError::UnsupportedVersion {
+                    path: path.to_owned(),
+                    version: describe_version(&other),
+                });
+            }
+        }
+        toml::from_str(text).map_err(parse_error)
+    }
+
+    /// Makes relative file paths relative to `base` (the file's directory).
+    fn resolve_paths(&mut self, base: &Path) {
+        for p in [
+            &mut self.server.data_dir,
+            &mut self.tls.cert,
+            &mut self.tls.key,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if p.is_relative() && !p.as_os_str().is_empty() {
+                *p = base.join(&*p);
+            }
+        }
+    }
+}
+
+/// A version value as the operator wrote it, for the error message.
+fn describe_version(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => format!("\"{s}\""),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        other => format!("of type {}", other.type_str()),
+    }
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+impl Config {
+    /// Reads and parses a `handoff.toml`. Relative paths in it (data
+    /// directory, TLS files) are taken relative to the file's directory.
+    pub fn from_file(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: path.to_owned(),
+            error,
+        })?;
+        let mut file = FileConfig::parse(&text, path)?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        file.resolve_paths(base);
+        Ok(file)
+    }
+
+    /// Reads the file at `path` if given, layers `overrides` on it and validates.
+    pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<Self, ConfigError> {
+        let file = path.map(Self::from_file).transpose()?;
+        Self::layered(file, overrides)
+    }
+
+    /// Defaults < `file` < `overrides`, then [`Config::validate`].
+    pub fn layered(file: Option<FileConfig>, overrides: Overrides) -> Result<Self, ConfigError> {
+        let FileConfig {
+            server, tls, audit, ..
+        } = file.unwrap_or_default();
+        let defaults = Self::default();
+        let seconds = |s: Option<u64>| s.map(Duration::from_secs);
+
+        let cert = overrides.tls_cert.or(tls.cert);
+        let key = overrides.tls_key.or(tls.key);
+        let tls = match (cert, key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(cert), None) => return Err(ConfigError::CertWithoutKey { cert }),
+            (None, Some(key)) => return Err(ConfigError::KeyWithoutCert { key }),
+        };
+
+        let config = Self {
+            data_dir: overrides
+                .data_dir
+                .or(server.data_dir)
+                .unwrap_or(defaults.data_dir),
+            listen: overrides
+                .listen
+                .or(server.listen)
+                .unwrap_or(defaults.listen),
+            tls,
+            insecure_http: overrides
+                .insecure_http
+                .or(server.insecure_http)
+                .unwrap_or(defaults.insecure_http),
+            log_format: overrides
+                .log_format
+                .or(server.log_format)
+                .unwrap_or(defaults.log_format),
+            request_timeout: overrides
+                .request_timeout
+                .or(seconds(server.request_timeout_seconds))
+                .unwrap_or(defaults.request_timeout),
+            shutdown_grace: overrides
+                .shutdown_grace
+                .or(seconds(server.shutdown_grace_seconds))
+                .unwrap_or(defaults.shutdown_grace),
+            audit: AuditConfig {
+                checkpoint_every: audit
+                    .checkpoint_every
+                    .unwrap_or(defaults.audit.checkpoint_every),
+                checkpoint_interval: seconds(audit.checkpoint_interval_seconds)
+                    .unwrap_or(defaults.audit.checkpoint_interval),
+                max_batch: audit.max_batch.unwrap_or(defaults.audit.max_batch),
+            },
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the rules no single setting can check alone.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::EmptyDataDir);
+        }
+        if self.tls.is_none() && !self.listen.ip().is_loopback() && !self.insecure_http {
+            return Err(ConfigError::InsecureListen {
+                listen: self.listen,
+            });
+        }
+        let positive = [
+            (
+                self.request_timeout.is_zero(),
+                "the request timeout (request_timeout_seconds, --request-timeout)",
+            ),
+            (
+                self.shutdown_grace.is_zero(),
+                "the shutdown grace period (shutdown_grace_seconds)",
+            ),
+            (
+                self.audit.checkpoint_every == 0,
+                "the audit checkpoint count (checkpoint_every)",
+            ),
+            (
+                self.audit.checkpoint_interval.is_zero(),
+                "the audit checkpoint interval (checkpoint_interval_seconds)",
+            ),
+            (
+                self.audit.max_batch == 0,
+                "the audit batch size (max_batch)",
+            ),
+        ];
+        match positive.into_iter().find(|(zero, _)| *zero) {
+            Some((_, name)) => Err(ConfigError::Zero { name }),
+            None => Ok(()),
+        }
+    }
+
+    /// The URL scheme clients use: `https` with TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
+    /// The audit appender settings these values imply.
+    pub fn appender_settings(&self) -> handoff_engine::AppenderSettings {
+        handoff_engine::AppenderSettings {
+            max_batch: self.audit.max_batch,
+            checkpoint_every: self.audit.checkpoint_every,
+            checkpoint_interval: self.audit.checkpoint_interval,
+            ..handoff_engine::AppenderSettings::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+version = 1
+
+[server]
+listen = "0.0.0.0:9443"
+data_dir = "/var/lib/handoff"
+insecure_http = false
+log_format = "json"
+request_timeout_seconds = 10
+shutdown_grace_seconds = 5
+
+[tls]
+cert = "/etc/handoff/cert.pem"
+key = "/etc/handoff/key.pem"
+
+[audit]
+checkpoint_every = 50
+checkpoint_interval_seconds = 7
+max_batch = 64
+"#;
+
+    fn parse(text: &str) -> Result<FileConfig, ConfigError> {
+        FileConfig::parse(text, Path::new("handoff.toml"))
+    }
+
+    #[test]
+    fn defaults_are_loopback_plain_http() {
+        let c = Config::layered(None, Overrides::default()).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./handoff-data"));
+        assert_eq!(c.tls, None);
+        assert!(!c.insecure_http);
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.request_timeout, Duration::from_secs(30));
+        assert_eq!(c.shutdown_grace, Duration::from_secs(30));
+        assert_eq!(c.audit.checkpoint_every, 1000);
+        assert_eq!(c.audit.checkpoint_interval, Duration::from_secs(60));
+        assert_eq!(c.audit.max_batch, 1024);
+        assert_eq!(c.scheme(), "http");
+    }
+
+    #[test]
+    fn every_file_key_is_read() {
+        let c = Config::layered(Some(parse(FULL).unwrap()), Overrides::default()).unwrap();
+        assert_eq!(
+            c,
+            Config {
+                data_dir: "/var/lib/handoff".into(),
+                listen: "0.0.0.0:9443".parse().unwrap(),
+                tls: Some(TlsFiles {
+                    cert: "/etc/handoff/cert.pem".into(),
+                    key: "/etc/handoff/key.pem".into(),
+                }),
+                insecure_http: false,
+                log_format: LogFormat::Json,
+                request_timeout: Duration::from_secs(10),
+                shutdown_grace: Duration::from_secs(5),
+                audit: AuditConfig {
+                    checkpoint_every: 50,
+                    checkpoint_interval: Duration::from_secs(7),
+                    max_batch: 64,
+                },
+            }
+        );
+        assert_eq!(c.scheme(), "https");
+        let s = c.appender_settings();
+        assert_eq!((s.max_batch, s.checkpoint_every), (64, 50));
+        assert_eq!(s.checkpoint_interval, Duration::from_secs(7));
+    }
+
+    #[test]
+    fn a_file_with_only_the_version_gives_the_defaults() {
+        let c = Config::layered(Some(parse("version = 1\n").unwrap()), Overrides::default());
+        assert_eq!(c.unwrap(), Config::default());
+    }
+
+    #[test]
+    fn overrides_beat_the_file_and_the_file_beats_defaults() {
+        let file = parse(
+            "version = 1\n[server]\nlisten = \"127.0.0.1:9000\"\ndata_dir = \"/from/file\"\nrequest_timeout_seconds = 12\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:9100".parse().unwrap()),
+            log_format: Some(LogFormat::Json),
+            ..Overrides::default()
+        };
+        let c = Config::layered(Some(file), overrides).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9100", "override wins");
+        assert_eq!(
+            c.data_dir,
+            PathBuf::from("/from/file"),
+            "file wins over default"
+        );
+        assert_eq!(c.request_timeout, Duration::from_secs(12));
+        assert_eq!(c.log_format, LogFormat::Json, "override over default");
+        assert_eq!(c.shutdown_grace, Duration::from_secs(30), "default");
+    }
+
+    #[test]
+    fn every_override_is_applied() {
+        let overrides = Overrides {
+            listen: Some("10.0.0.1:1".parse().unwrap()),
+            data_dir: Some("/d".into()),
+            tls_cert: Some("/c.pem".into()),
+            tls_key: Some("/k.pem".into()),
+            insecure_http: Some(true),
+            log_format: Some(LogFormat::Json),
+            request_timeout: Some(Duration::from_secs(3)),
+            shutdown_grace: Some(Duration::from_secs(4)),
+        };
+        let c = Config::layered(Some(parse(FULL).unwrap()), overrides).unwrap();
+        assert_eq!(c.listen.to_string(), "10.0.0.1:1");
+        assert_eq!(c.data_dir, PathBuf::from("/d"));
+        assert_eq!(
+            c.tls,
+            Some(TlsFiles {
+                cert: "/c.pem".into(),
+                key: "/k.pem".into()
+            })
+        );
+        assert!(c.insecure_http);
+        assert_eq!(c.request_timeout, Duration::from_secs(3));
+        assert_eq!(c.shutdown_grace, Duration::from_secs(4));
+    }
+
+    #[test]
+    fn a_cert_override_pairs_with_the_key_from_the_file() {
+        let file = parse("version = 1\n[tls]\ncert = \"/f/c.pem\"\nkey = \"/f/k.pem\"\n").unwrap();
+        let overrides = Overrides {
+            tls_cert: Some("/o/c.pem".into()),
+            ..Overrides::default()
+        };
+        let tls = Config::layered(Some(file), overrides).unwrap().tls.unwrap();
+        assert_eq!(tls.cert, PathBuf::from("/o/c.pem"));
+        assert_eq!(tls.key, PathBuf::from("/f/k.pem"));
+    }
+
+    #[test]
+    fn relative_paths_in_a_file_are_relative_to_its_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("handoff.toml");
+        std::fs::write(
+            &path,
+            "version = 1\n[server]\ndata_dir = \"data\"\n[tls]\ncert = \"tls/c.pem\"\nkey = \"/abs/k.pem\"\n",
+        )
+        .unwrap();
+        let file = Config::from_file(&path).unwrap();
+        assert_eq!(file.server.data_dir, Some(tmp.path().join("data")));
+        assert_eq!(file.tls.cert, Some(tmp.path().join("tls/c.pem")));
+        assert_eq!(file.tls.key, Some(PathBuf::from("/abs/k.pem")));
+    }
+
+    #[test]
+    fn load_reads_the_named_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("handoff.toml");
+        std::fs::write(
+            &path,
+            "version = 1\n[server]\nlisten = \"127.0.0.1:7000\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), Overrides::default()).unwrap();
+        assert_eq!(c.listen.port(), 7000);
+        assert_eq!(
+            Config::load(None, Overrides::default()).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error_naming_it() {
+        let err = Config::from_file(Path::new("/nonexistent/handoff.toml")).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("cannot read the configuration file \"/nonexistent/handoff.toml\": "),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_rejected_with_its_location() {
+        let err =
+            parse("version = 1\n[server]\nlisten = \"127.0.0.1:1\"\nport = 80\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, ConfigError::Parse { .. }), "{err:?}");
+        assert!(
+            msg.starts_with("invalid configuration file \"handoff.toml\" at line 4"),
+            "{msg}"
+        );
+        assert!(msg.contains("unknown field `port`"), "{msg}");
+    }
+
+    #[test]
+    fn an_unknown_table_is_rejected() {
+        let msg = parse("version = 1\n[database]\nurl = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("unknown field `database`"), "{msg}");
+    }
+
+    #[test]
+    fn a_bad_value_is_rejected() {
+        let msg = parse("version = 1\n[server]\nlisten = \"localhost\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("at line 3"), "{msg}");
+        let msg = parse("version = 1\n[server]\nlog_format = \"xml\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("xml"), "{msg}");
+        let msg = parse("version = 1\n[server]\nrequest_timeout_seconds = -1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("invalid configuration file"), "{msg}");
+    }
+
+    #[test]
+    fn invalid_toml_is_rejected() {
+        let err = parse("version = 1\n[server\n").unwrap_err();
+        assert!(matches!(err, ConfigError::Parse { .. }), "{err:?}");
+        assert!(err.to_string().contains("at line 2"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_version_is_rejected() {
+        let err = parse("[server]\nlisten = \"127.0.0.1:1\"\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "configuration file \"handoff.toml\" has no version; add `version = 1` at the top"
+        );
+    }
+
+    #[test]
+    fn an_unknown_version_is_rejected_naming_it() {
+        // Keys of a future version must not hide the real problem.
+        let err = parse("version = 2\n[cluster]\nnodes = 3\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "configuration file \"handoff.toml\" has version 2, which this server does not read; the supported version is 1"
+        );
+        let err = parse("version = \"1\"\n").unwrap_err();
+        assert!(err.to_string().contains("has version \"1\""), "{err}");
+    }
+
+    #[test]
+    fn a_cert_without_a_key_is_rejected() {
+        let err = Config::layered(
+            None,
+            Overrides {
+                tls_cert: Some("/c.pem".into()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the tls certificate \"/c.pem\" was given without a private key; pass --tls-key (or set `key` in [tls])"
+        );
+    }
+
+    #[test]
+    fn a_key_without_a_cert_is_rejected() {
+        let file = parse("version = 1\n[tls]\nkey = \"/k.pem\"\n").unwrap();
+        let err = Config::layered(Some(file), Overrides::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the tls private key \"/k.pem\" was given without a certificate; pass --tls-cert (or set `cert` in [tls])"
+        );
+    }
+
+    #[test]
+    fn plain_http_on_a_public_address_needs_consent() {
+        for listen in ["0.0.0.0:8080", "[::]:8080", "192.0.2.1:80"] {
+            let overrides = Overrides {
+                listen: Some(listen.parse().unwrap()),
+                ..Overrides::default()
+            };
+            let err = Config::layered(None, overrides.clone()).unwrap_err();
+            let msg = err.to_string();
+            assert!(matches!(err, ConfigError::InsecureListen { .. }), "{err:?}");
+            assert!(msg.contains(&format!("\"{listen}\"")), "{msg}");
+            assert!(msg.contains("--tls-cert and --tls-key"), "{msg}");
+            assert!(msg.contains("--insecure-http"), "{msg}");
+
+            let consent = Overrides {
+                insecure_http: Some(true),
+                ..overrides.clone()
+            };
+            assert!(Config::layered(None, consent).unwrap().insecure_http);
+            let tls = Overrides {
+                tls_cert: Some("/c".into()),
+                tls_key: Some("/k".into()),
+                ..overrides
+            };
+            assert!(Config::layered(None, tls).is_ok());
+        }
+        for listen in ["127.0.0.1:8080", "[::1]:8080", "127.1.2.3:1"] {
+            let overrides = Overrides {
+                listen: Some(listen.parse().unwrap()),
+                ..Overrides::default()
+            };
+            assert!(Config::layered(None, overrides).is_ok(), "{listen}");
+        }
+    }
+
+    #[test]
+    fn insecure_http_from_the_file_counts_as_consent() {
+        let file = parse("version = 1\n[server]\nlisten = \"0.0.0.0:80\"\ninsecure_http = true\n")
+            .unwrap();
+        assert!(Config::layered(Some(file), Overrides::default()).is_ok());
+    }
+
+    #[test]
+    fn zero_durations_and_counts_are_rejected() {
+        let cases: [(&str, &str); 5] = [
+            (
+                "[server]\nrequest_timeout_seconds = 0",
+                "the request timeout",
+            ),
+            (
+                "[server]\nshutdown_grace_seconds = 0",
+                "the shutdown grace period",
+            ),
+            (
+                "[audit]\ncheckpoint_every = 0",
+                "the audit checkpoint count",
+            ),
+            (
+                "[audit]\ncheckpoint_interval_seconds = 0",
+                "the audit checkpoint interval",
+            ),
+            ("[audit]\nmax_batch = 0", "the audit batch size"),
+        ];
+        for (toml, name) in cases {
+            let file = parse(&format!("version = 1\n{toml}\n")).unwrap();
+            let err = Config::layered(Some(file), Overrides::default()).unwrap_err();
+            assert!(matches!(err, ConfigError::Zero { .. }), "{err:?}");
+            let msg = err.to_string();
+            assert!(msg.starts_with(name), "{msg}");
+            assert!(msg.ends_with("must be greater than zero"), "{msg}");
+        }
+        let overrides = Overrides {
+            request_timeout: Some(Duration::ZERO),
+            ..Overrides::default()
+        };
+        assert!(matches!(
+            Config::layered(None, overrides),
+            Err(ConfigError::Zero { .. })
+        ));
+    }
+
+    #[test]
+    fn an_empty_data_dir_is_rejected() {
+        let file = parse("version = 1\n[server]\ndata_dir = \"\"\n").unwrap();
+        let err = Config::layered(Some(file), Overrides::default()).unwrap_err();
+        assert_eq!(err.to_string(), "the data directory must not be empty");
+    }
+
+    #[test]
+    fn log_format_parses_from_flags() {
+        assert_eq!("json".parse::<LogFormat>(), Ok(LogFormat::Json));
+        assert_eq!("text".parse::<LogFormat>(), Ok(LogFormat::Text));
+        assert_eq!(
+            "xml".parse::<LogFormat>().unwrap_err().to_string(),
+            "unknown log format \"xml\"; expected \"json\" or \"text\""
+        );
+        assert_eq!(LogFormat::Json.to_string(), "json");
+    }
+}

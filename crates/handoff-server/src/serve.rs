@@ -1,1 +1,414 @@
-//! (being written)
+//! The server's runtime: start-up (data directory, engine, bootstrap
+//! token, configuration audit record), the accept loop over plain HTTP or
+//! TLS, and graceful shutdown.
+//!
+//! One code path serves both schemes: every accepted connection gets its
+//! own task, which does the TLS handshake (time-limited) when configured and
+//! then serves HTTP/1.1 or HTTP/2 through hyper's auto builder. On the
+//! shutdown signal the listener is closed at once (new connections are
+//! refused), in-flight requests get up to the grace period to finish, and
+//! then the engine flushes the audit queue and writes a final checkpoint.
+//!
+//! It does not set up logging (the CLI does) and holds no handlers (see
+//! [`crate::api`]).
+
+use crate::api::{self, AppState};
+use crate::config::{Config, ConfigError};
+use crate::tls::{self, TlsError};
+use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use handoff_core::SystemClock;
+use handoff_engine::data_dir::DataDir;
+use handoff_engine::{Admin, Engine, EngineError};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use hyper_util::service::TowerToHyperService;
+use serde_json::json;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+/// Longest time a client may take to complete the TLS handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest time a client may take to send the first byte of a connection
+/// and then each HTTP/1 request head (slow-client protection).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Interval of HTTP/2 keep-alive pings; a peer that does not answer one
+/// within [`H2_KEEP_ALIVE_TIMEOUT`] is disconnected.
+const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Pause after a failed accept (usually out of file descriptors), so the
+/// loop does not spin while the condition lasts.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The configuration breaks a rule.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The TLS certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The listen address cannot be bound.
+    #[error("cannot listen on \"{addr}\": {error}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The IO error.
+        error: io::Error,
+    },
+    /// The data directory cannot be created.
+    #[error("cannot create the data directory \"{}\": {error}", .path.display())]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// What went wrong.
+        error: EngineError,
+    },
+    /// The keys, database or audit appender cannot be opened.
+    #[error("cannot start the engine: {0}")]
+    Engine(EngineError),
+    /// The bootstrap admin token cannot be created.
+    #[error("cannot create the bootstrap admin token: {0}")]
+    Bootstrap(EngineError),
+    /// The start-up configuration cannot be recorded (fail-closed).
+    #[error("cannot record the configuration in the audit log: {0}")]
+    Audit(EngineError),
+    /// The shutdown signal handlers cannot be installed.
+    #[error("cannot listen for shutdown signals: {0}")]
+    Signal(io::Error),
+}
+
+/// Runs `handoff serve` until SIGTERM or Ctrl-C (SIGINT), then drains and stops.
+pub async fn run(config: Config) -> Result<(), ServeError> {
+    let signal = shutdown_signal()?;
+    Server::start(config).await?.serve_until(signal).await;
+    Ok(())
+}
+
+/// A started server: engine open, configuration recorded, listener bound,
+/// not yet accepting.
+pub struct Server {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    router: Router,
+    engine: Engine,
+    grace: Duration,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .field("tls", &self.tls.is_some())
+            .field("grace", &self.grace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Validates `config`, loads TLS, binds the listener, opens the data
+    /// directory and engine, writes the bootstrap admin token on a fresh
+    /// store and records the configuration in the audit log.
+    pub async fn start(config: Config) -> Result<Self, ServeError> {
+        config.validate()?;
+        // Fail on a bad certificate or a taken port before touching the data directory.
+        let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|error| ServeError::Bind {
+                    addr: config.listen,
+                    error,
+                })?;
+        let local_addr = listener.local_addr().map_err(|error| ServeError::Bind {
+            addr: config.listen,
+            error,
+        })?;
+
+        let dir = DataDir::new(&config.data_dir);
+        dir.create().map_err(|error| ServeError::DataDir {
+            path: config.data_dir.clone(),
+            error,
+        })?;
+        let engine = Engine::open(&dir, Arc::new(SystemClock), config.appender_settings())
+            .await
+            .map_err(ServeError::Engine)?;
+        if let Err(e) = prepare(&engine, &dir, &config, local_addr).await {
+            engine.shutdown().await;
+            return Err(e);
+        }
+
+        if config.tls.is_none() && !local_addr.ip().is_loopback() {
+            tracing::warn!(
+                address = %local_addr,
+                "serving plain http on a non-loopback address (--insecure-http): tokens travel in clear text"
+            );
+        }
+        let state = AppState {
+            engine: engine.clone(),
+            metrics: Some(crate::metrics::install()),
+            request_timeout: config.request_timeout,
+        };
+        Ok(Self {
+            listener,
+            local_addr,
+            tls,
+            router: api::app(state),
+            engine,
+            grace: config.shutdown_grace,
+        })
+    }
+
+    /// The address the listener is bound to (the real port when 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The engine behind the router.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Serves until `shutdown` completes, drains connections within the
+    /// grace period, then flushes the audit log and stops the engine.
+    pub async fn serve_until(self, shutdown: impl Future<Output = ()>) {
+        serve(self.listener, self.tls, self.router, shutdown, self.grace).await;
+        tracing::info!("flushing the audit log");
+        self.engine.shutdown().await;
+        tracing::info!("stopped");
+    }
+}
+
+/// Start-up work that needs the engine: bootstrap token and the
+/// `config.load` audit record.
+async fn prepare(
+    engine: &Engine,
+    dir: &DataDir,
+    config: &Config,
+    local_addr: SocketAddr,
+) -> Result<(), ServeError> {
+    if let Some(path) = engine.bootstrap(dir).await.map_err(ServeError::Bootstrap)? {
+        // The token itself is never logged; only where to find it.
+        tracing::info!(path = %path.display(), "bootstrap admin token written");
+    }
+    engine
+        .record_event(
+            &Admin::system(),
+            "config.load",
+            "server",
+            config_details(config, local_addr),
+        )
+        .await
+        .map_err(ServeError::Audit)?;
+    Ok(())
+}
+
+/// What the audit log keeps of the configuration: settings, never secrets.
+fn config_details(config: &Config, local_addr: SocketAddr) -> serde_json::Value {
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "listen": local_addr.to_string(),
+        "tls": config.tls.is_some(),
+        "insecure_http": config.insecure_http,
+        "data_dir": config.data_dir.display().to_string(),
+        "request_timeout_seconds": config.request_timeout.as_secs(),
+        "shutdown_grace_seconds": config.shutdown_grace.as_secs(),
+        "checkpoint_every": config.audit.checkpoint_every,
+        "checkpoint_interval_seconds": config.audit.checkpoint_interval.as_secs(),
+        "max_batch": config.audit.max_batch,
+    })
+}
+
+/// Completes on SIGTERM or SIGINT. The handlers are installed now, so a
+/// signal that arrives during start-up is not lost.
+pub fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static, ServeError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Signal)?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        };
+        tracing::info!(signal = name, "shutdown signal received");
+    })
+}
+
+/// Accepts connections on `listener` and serves `router` on them (over TLS
+/// when `tls` is given) until `shutdown` completes; then stops accepting,
+/// lets in-flight requests finish for up to `grace`, and closes what is left.
+///
+/// Logs `listening on http://ADDR` (or `https://`) once it accepts.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    router: Router,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    match listener.local_addr() {
+        Ok(addr) => tracing::info!(address = %addr, "listening on {scheme}://{addr}"),
+        Err(e) => tracing::warn!(error = %e, "listening, but the bound address is unknown"),
+    }
+    let builder = Arc::new(connection_builder());
+    let graceful = GracefulShutdown::new();
+    // Tells connections still before HTTP (handshake, first byte) to give up.
+    let (stopping, stop) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = pin!(shutdown);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            Some(done) = connections.join_next(), if !connections.is_empty() => {
+                if let Err(e) = done
+                    && e.is_panic()
+                {
+                    tracing::error!(error = %e, "a connection task panicked");
+                }
+            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, remote)) => {
+                    let connection = Connection {
+                        builder: builder.clone(),
+                        router: router.clone(),
+                        tls: tls.clone(),
+                        remote,
+                        stop: stop.clone(),
+                    };
+                    // The watcher is taken here, before any shutdown can be
+                    // signalled, so no connection escapes the drain.
+                    connections.spawn(connection.run(stream, graceful.watcher()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+        }
+    }
+
+    drop(listener);
+    let _ = stopping.send(true);
+    while connections.try_join_next().is_some() {}
+    tracing::info!(
+        connections = connections.len(),
+        grace_seconds = grace.as_secs_f64(),
+        "no longer accepting connections; draining in-flight requests"
+    );
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        while connections.try_join_next().is_some() {}
+        tracing::warn!(
+            connections = connections.len(),
+            "shutdown grace period over; closing the remaining connections"
+        );
+    }
+    connections.shutdown().await;
+}
+
+/// HTTP/1.1 and HTTP/2 settings shared by every connection.
+fn connection_builder() -> Builder<TokioExecutor> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_KEEP_ALIVE_INTERVAL)
+        .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT);
+    builder
+}
+
+/// One accepted connection, owned by its task.
+struct Connection {
+    builder: Arc<Builder<TokioExecutor>>,
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    remote: SocketAddr,
+    stop: watch::Receiver<bool>,
+}
+
+impl Connection {
+    async fn run(mut self, stream: TcpStream, watcher: Watcher) {
+        // Small responses should not wait for Nagle's algorithm.
+        let _ = stream.set_nodelay(true);
+        let remote = self.remote;
+        match self.tls.take() {
+            Some(acceptor) => {
+                let handshake =
+                    tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                let stream = tokio::select! {
+                    done = handshake => match done {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%remote, error = %e, "tls handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%remote, "tls handshake timed out");
+                            return;
+                        }
+                    },
+                    _ = self.stop.wait_for(|stop| *stop) => return,
+                };
+                self.serve_http(TokioIo::new(stream), watcher).await;
+            }
+            None => {
+                // hyper's auto builder waits for the first bytes (to tell
+                // HTTP/1 from HTTP/2) without a time limit; bound it here.
+                let mut first = [0_u8; 1];
+                let first_byte = tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut first));
+                let ready = tokio::select! {
+                    read = first_byte => matches!(read, Ok(Ok(n)) if n > 0),
+                    _ = self.stop.wait_for(|stop| *stop) => false,
+                };
+                if ready {
+                    self.serve_http(TokioIo::new(stream), watcher).await;
+                }
+            }
+        }
+    }
+
+    async fn serve_http<I>(self, io: I, watcher: Watcher)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let remote = self.remote;
+        // Handlers may extract `ConnectInfo<SocketAddr>` as under `axum::serve`.
+        let service = self
+            .router
+            .map_request(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(remote));
+                request
+            });
+        let connection = self
+            .builder
+            .serve_connection_with_upgrades(io, TowerToHyperService::new(service));
+        if let Err(e) = watcher.watch(connection).await {
+            tracing::debug!(%remote, error = %e, "connection closed with an error");
+        }
+    }
+}

@@ -14,7 +14,7 @@ mod migrate;
 mod rows;
 mod write;
 
-use crate::{Change, ChangeResult, IdentityFilter, Page, Store, StoreError};
+use crate::{Change, ChangeResult, IdentityFilter, Page, Store, StoreError, Write};
 use async_trait::async_trait;
 use handoff_audit::{Checkpoint, Head, Record};
 use handoff_core::{
@@ -147,26 +147,47 @@ impl SqliteStore {
             )));
         }
         let mut results = Vec::with_capacity(changes.len());
+        let mut sealed = Vec::with_capacity(changes.len());
         for change in changes {
+            if matches!(change.write, Write::Nothing) {
+                // Nothing to roll back: the record alone is the change.
+                sealed.push(head.seal(change.record));
+                results.push(None);
+                continue;
+            }
             // A nested sqlx transaction is a SAVEPOINT: a refused write is
             // rolled back alone and the rest of the batch goes on.
             let mut savepoint = sqlx::Connection::begin(&mut *tx).await.map_err(backend)?;
             match write::apply(&mut savepoint, &change.write).await {
                 Ok(()) => {
-                    let record = head.seal(change.record);
-                    write::insert_record(&mut savepoint, &record).await?;
                     savepoint.commit().await.map_err(backend)?;
-                    results.push(Ok(record));
+                    sealed.push(head.seal(change.record));
+                    results.push(None);
                 }
                 Err(refused @ (StoreError::NotFound | StoreError::Conflict(_))) => {
                     savepoint.rollback().await.map_err(backend)?;
-                    results.push(Err(refused));
+                    results.push(Some(refused));
                 }
                 // Anything else (I/O, a full disk, corruption) may have rolled
                 // back the whole transaction inside SQLite: fail the batch.
                 Err(failed) => return Err(failed),
             }
         }
+        // Records go in a few multi-row statements: one round trip per chunk
+        // instead of one per record is what makes group commit cheap.
+        for chunk in sealed.chunks(write::RECORDS_PER_INSERT) {
+            write::insert_records(&mut tx, chunk).await?;
+        }
+        let mut sealed = sealed.into_iter();
+        let results = results
+            .into_iter()
+            .map(|refused| match refused {
+                Some(e) => Err(e),
+                None => sealed
+                    .next()
+                    .ok_or_else(|| StoreError::Backend("sealed record missing".into())),
+            })
+            .collect();
         tx.commit().await.map_err(backend)?;
         Ok(results)
     }

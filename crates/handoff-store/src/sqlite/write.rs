@@ -246,36 +246,49 @@ async fn exists(
     Ok(row.is_some())
 }
 
-/// Stores a sealed record. Any failure here fails the whole batch: a record
-/// whose write succeeded must never be lost.
-pub(super) async fn insert_record(
+/// Most records stored by one `INSERT` (9 bound values each, well under
+/// SQLite's limit of 32,766 variables).
+pub(super) const RECORDS_PER_INSERT: usize = 256;
+
+/// Stores sealed records in one statement. Any failure here fails the whole
+/// batch: a record whose write succeeded must never be lost.
+pub(super) async fn insert_records(
     conn: &mut SqliteConnection,
-    r: &Record,
+    records: &[Record],
 ) -> Result<(), StoreError> {
-    let seq = super::rows::seq_param(r.seq)?;
-    sqlx::query(
+    let (Some(first), Some(last)) = (records.first(), records.last()) else {
+        return Ok(());
+    };
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
         "INSERT INTO audit_records (seq, time, kind, actor, target, outcome, details, \
-         prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(seq)
-    .bind(micros(r.time))
-    .bind(r.kind.as_str())
-    .bind(r.actor.as_str())
-    .bind(r.target.as_str())
-    .bind(r.outcome.as_str())
-    .bind(r.details.as_str())
-    .bind(r.prev_hash.0.as_slice())
-    .bind(r.hash.0.as_slice())
-    .execute(conn)
-    .await
-    .map_err(|e| {
+         prev_hash, hash) ",
+    );
+    let mut seqs = Vec::with_capacity(records.len());
+    for r in records {
+        seqs.push(super::rows::seq_param(r.seq)?);
+    }
+    q.push_values(records.iter().zip(seqs), |mut row, (r, seq)| {
+        row.push_bind(seq)
+            .push_bind(micros(r.time))
+            .push_bind(r.kind.as_str())
+            .push_bind(r.actor.as_str())
+            .push_bind(r.target.as_str())
+            .push_bind(r.outcome.as_str())
+            .push_bind(r.details.as_str())
+            .push_bind(r.prev_hash.0.as_slice())
+            .push_bind(r.hash.0.as_slice());
+    });
+    q.build().execute(conn).await.map_err(|e| {
         if is_unique_violation(&e) {
             StoreError::Conflict(format!(
-                "audit record {} already exists: the chain head is stale",
-                r.seq
+                "audit records {}..={} collide with stored ones: the chain head is stale",
+                first.seq, last.seq
             ))
         } else {
-            StoreError::Backend(format!("could not store audit record {}: {e}", r.seq))
+            StoreError::Backend(format!(
+                "could not store audit records {}..={}: {e}",
+                first.seq, last.seq
+            ))
         }
     })?;
     Ok(())

@@ -1,0 +1,369 @@
+//! The server runtime over real sockets: start-up over plain HTTP and TLS,
+//! and graceful shutdown.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers outside #[test] functions should fail loudly"
+)]
+
+use axum::Router;
+use axum::routing::get;
+use handoff_server::config::{Config, TlsFiles};
+use handoff_server::serve::{Server, serve};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+fn loopback_config(data_dir: &Path) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.to_owned(),
+        ..Config::default()
+    }
+}
+
+/// A running `Server` and the way to stop it.
+struct Running {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    async fn start(config: Config) -> (Self, handoff_engine::Engine) {
+        let server = Server::start(config).await.unwrap();
+        let addr = server.local_addr();
+        let engine = server.engine().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve_until(async {
+            let _ = stopped.await;
+        }));
+        (Self { addr, stop, task }, engine)
+    }
+
+    async fn stop(self) {
+        self.stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("the server stops")
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn plain_http_server_answers_healthz_and_stops_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (server, engine) = Running::start(loopback_config(&data)).await;
+
+    let response = reqwest::get(format!("http://{}/healthz", server.addr))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // Start-up wrote the bootstrap token and recorded the configuration.
+    assert!(data.join("admin-token").exists());
+    let records = engine.audit_tail(10).await.unwrap();
+    let config_load = records
+        .iter()
+        .find(|r| r.kind == "config.load")
+        .expect("a config.load record");
+    let details: serde_json::Value = serde_json::from_str(&config_load.details).unwrap();
+    assert_eq!(details["listen"], server.addr.to_string());
+    assert_eq!(details["tls"], false);
+    assert_eq!(details["checkpoint_every"], 1000);
+    assert_eq!(config_load.actor, "system");
+
+    server.stop().await;
+
+    // Stopping flushed the queue and signed a final checkpoint.
+    let report =
+        handoff_engine::audit::verify_data_dir(&handoff_engine::data_dir::DataDir::new(&data))
+            .await
+            .unwrap();
+    assert!(report.records >= 2, "{report:?}");
+    assert_eq!(report.last_checkpoint, Some(report.last_seq));
+}
+
+#[tokio::test]
+async fn a_second_start_does_not_write_another_bootstrap_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, _) = Running::start(loopback_config(tmp.path())).await;
+    server.stop().await;
+    let token = std::fs::read_to_string(tmp.path().join("admin-token")).unwrap();
+
+    let (server, engine) = Running::start(loopback_config(tmp.path())).await;
+    server.stop().await;
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("admin-token")).unwrap(),
+        token
+    );
+    let loads = engine
+        .audit_tail(100)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.kind == "config.load")
+        .count();
+    assert_eq!(loads, 2);
+}
+
+#[tokio::test]
+async fn a_taken_port_is_reported_before_the_data_directory_is_touched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let data = tmp.path().join("data");
+    let config = Config {
+        listen: taken.local_addr().unwrap(),
+        ..loopback_config(&data)
+    };
+    let err = Server::start(config).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!(
+            "cannot listen on \"{}\"",
+            taken.local_addr().unwrap()
+        )),
+        "{msg}"
+    );
+    assert!(!data.exists());
+}
+
+/// Writes a self-signed certificate for `localhost` and its key into `dir`.
+fn self_signed(dir: &Path) -> (TlsFiles, rcgen::Certificate) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let files = TlsFiles {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    };
+    std::fs::write(&files.cert, cert.pem()).unwrap();
+    std::fs::write(&files.key, key.serialize_pem()).unwrap();
+    (files, cert)
+}
+
+#[tokio::test]
+async fn tls_server_answers_healthz() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (files, cert) = self_signed(tmp.path());
+    let config = Config {
+        tls: Some(files),
+        ..loopback_config(&tmp.path().join("data"))
+    };
+    let (server, engine) = Running::start(config).await;
+
+    let root = reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([root])
+        .resolve("localhost", server.addr)
+        .build()
+        .unwrap();
+    let response = client
+        .get(format!("https://localhost:{}/healthz", server.addr.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // Plain HTTP on the TLS port gets no HTTP answer.
+    let plain = reqwest::get(format!("http://{}/healthz", server.addr)).await;
+    assert!(plain.is_err(), "{plain:?}");
+
+    let records = engine.audit_tail(10).await.unwrap();
+    let config_load = records.iter().find(|r| r.kind == "config.load").unwrap();
+    assert!(
+        config_load.details.contains("\"tls\":true"),
+        "{}",
+        config_load.details
+    );
+
+    // A client that connects and never starts the handshake does not hold up shutdown.
+    let _silent = TcpStream::connect(server.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let signalled = Instant::now();
+    server.stop().await;
+    assert!(
+        signalled.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        signalled.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn tls_negotiates_http2_by_alpn() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (files, cert) = self_signed(tmp.path());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = handoff_server::tls::acceptor(&files).unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve(
+        listener,
+        Some(acceptor),
+        slow_router(Duration::ZERO),
+        async {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(5),
+    ));
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    client.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client));
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+
+    // RFC 9113 §3.4: client preface and an empty SETTINGS frame; the
+    // server's first frame is its SETTINGS (type 0x4).
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    tls.write_all(&[0, 0, 0, 0x4, 0, 0, 0, 0, 0]).await.unwrap();
+    let mut header = [0_u8; 9];
+    tokio::time::timeout(Duration::from_secs(5), tls.read_exact(&mut header))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(header[3], 0x4, "first frame {header:?}");
+
+    // This client would not answer the GOAWAY ping of a graceful shutdown.
+    drop(tls);
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// A router with a slow route, for shutdown tests.
+fn slow_router(delay: Duration) -> Router {
+    Router::new()
+        .route("/fast", get(|| async { "fast" }))
+        .route(
+            "/slow",
+            get(move || async move {
+                tokio::time::sleep(delay).await;
+                "done"
+            }),
+        )
+}
+
+/// Serves `router` over plain HTTP on a loopback port until the sender fires.
+async fn serve_plain(
+    router: Router,
+    grace: Duration,
+) -> (SocketAddr, oneshot::Sender<()>, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve(
+        listener,
+        None,
+        router,
+        async {
+            let _ = stopped.await;
+        },
+        grace,
+    ));
+    (addr, stop, task)
+}
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_request_finish_and_refuses_new_connections() {
+    let (addr, stop, task) = serve_plain(
+        slow_router(Duration::from_millis(500)),
+        Duration::from_secs(10),
+    )
+    .await;
+
+    let in_flight = tokio::spawn(reqwest::get(format!("http://{addr}/slow")));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let signalled = Instant::now();
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let refused = TcpStream::connect(addr).await;
+    assert!(
+        refused.is_err(),
+        "a new connection after the signal was accepted"
+    );
+
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "done");
+
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("serve returns once drained")
+        .unwrap();
+    assert!(signalled.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_do_not_delay_shutdown() {
+    let (addr, stop, task) =
+        serve_plain(slow_router(Duration::ZERO), Duration::from_secs(30)).await;
+    let client = reqwest::Client::new();
+    let response = client
+        .get(format!("http://{addr}/fast"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "fast");
+    // An open connection that has not sent a byte yet must not hold it up either.
+    let _silent = TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    let signalled = Instant::now();
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("serve returns without waiting for idle connections")
+        .unwrap();
+    assert!(
+        signalled.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        signalled.elapsed()
+    );
+    drop(client);
+}
+
+#[tokio::test]
+async fn the_grace_period_bounds_the_drain() {
+    let (addr, stop, task) = serve_plain(
+        slow_router(Duration::from_secs(60)),
+        Duration::from_millis(300),
+    )
+    .await;
+    let in_flight = tokio::spawn(reqwest::get(format!("http://{addr}/slow")));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+
+    let signalled = Instant::now();
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("serve gives up after the grace period")
+        .unwrap();
+    let waited = signalled.elapsed();
+    assert!(waited >= Duration::from_millis(300), "{waited:?}");
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    // The request that outlived the grace period was cut off.
+    assert!(in_flight.await.unwrap().is_err());
+}
