@@ -6,6 +6,8 @@ use crate::{Admin, Engine, EngineError};
 use handoff_audit::{Failure, PublicKey, Record, Report, Verifier};
 use handoff_store::sqlite::SqliteStore;
 use handoff_store::{Store, Write};
+use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// Records read per round trip while verifying.
 const VERIFY_PAGE: u32 = 10_000;
@@ -21,19 +23,39 @@ pub enum VerifyError {
     Unreadable(#[from] EngineError),
 }
 
+/// Pages read ahead of the verifier, each on its own connection.
+const READ_AHEAD: usize = 3;
+
 /// Streams every record and checkpoint of `store` through the verifier.
-pub async fn verify_store(store: &dyn Store, key: &PublicKey) -> Result<Report, VerifyError> {
+///
+/// Pages are read `READ_AHEAD` at a time on separate tasks (and so separate
+/// connections) and consumed strictly in sequence order. A page starts after
+/// a sequence number, so a log with gaps may return overlapping pages; the
+/// verifier fails at the first gap before any overlap matters.
+pub async fn verify_store(store: Arc<dyn Store>, key: &PublicKey) -> Result<Report, VerifyError> {
     let checkpoints = store.audit_checkpoints().await.map_err(EngineError::from)?;
     let mut verifier = Verifier::new(key, checkpoints)?;
-    let mut after = 0;
+    let last = store.audit_head().await.map_err(EngineError::from)?.seq;
+    let page = u64::from(VERIFY_PAGE);
+    let mut pending = VecDeque::new();
+    let mut next_start = 0;
     loop {
-        let page = store
-            .audit_records(after, VERIFY_PAGE)
+        while pending.len() < READ_AHEAD && next_start < last {
+            let store = store.clone();
+            let after = next_start;
+            pending.push_back(tokio::spawn(async move {
+                store.audit_records(after, VERIFY_PAGE).await
+            }));
+            next_start += page;
+        }
+        let Some(task) = pending.pop_front() else {
+            break;
+        };
+        let records = task
             .await
+            .map_err(|e| EngineError::Store(format!("audit reader failed: {e}")))?
             .map_err(EngineError::from)?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for r in &page {
+        for r in &records {
             verifier.push(r)?;
         }
     }
@@ -48,7 +70,7 @@ pub async fn verify_data_dir(dir: &DataDir) -> Result<Report, VerifyError> {
     let store = SqliteStore::open_read_only(&path)
         .await
         .map_err(|e| EngineError::Io(format!("{}: {e}", path.display())))?;
-    verify_store(&store, &key).await
+    verify_store(Arc::new(store), &key).await
 }
 
 impl Engine {
@@ -64,7 +86,7 @@ impl Engine {
 
     /// Verifies the whole log against this server's checkpoint key.
     pub async fn verify_audit(&self) -> Result<Report, VerifyError> {
-        verify_store(self.store.as_ref(), &self.keys.public_key()).await
+        verify_store(self.store.clone(), &self.keys.public_key()).await
     }
 
     /// Records an event that changes no stored row, such as the configuration

@@ -52,6 +52,14 @@ impl Engine {
         Ok((token, secret))
     }
 
+    /// One admin token.
+    pub async fn admin_token(&self, id: &AdminTokenId) -> Result<AdminToken, EngineError> {
+        self.store
+            .admin_token(id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("admin token \"{id}\" does not exist")))
+    }
+
     /// Every admin token.
     pub async fn admin_tokens(&self) -> Result<Vec<AdminToken>, EngineError> {
         Ok(self.store.admin_tokens().await?)

@@ -1,0 +1,153 @@
+//! The HTTP surface: [`app`] builds the router with every route of
+//! docs/api.md, the service endpoints and the middleware stack.
+//!
+//! Handlers are thin (parse the wire type, call the engine, map the result)
+//! and live in one module per resource. Extractors turn every rejection into
+//! problem+json; middleware adds `X-Request-Id`, per-route metrics and a
+//! per-request timeout. Listening, TLS and shutdown are `serve`'s business.
+
+pub(crate) mod audit;
+pub(crate) mod credentials;
+mod extract;
+pub(crate) mod identities;
+mod middleware;
+pub(crate) mod service;
+pub(crate) mod tokens;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, header};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use handoff_engine::Engine;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use std::time::Duration;
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How long a request may take before it is answered with `503 unavailable`.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The header that correlates a request with its log lines.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// What every handler and middleware shares. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The engine that owns every use case.
+    pub engine: Engine,
+    /// The Prometheus recorder; `None` disables `/metrics` (404).
+    pub metrics: Option<crate::metrics::Handle>,
+    /// Per-request time limit.
+    pub request_timeout: Duration,
+}
+
+impl AppState {
+    /// State over `engine`, without metrics, with the default timeout.
+    pub fn new(engine: Engine) -> Self {
+        Self {
+            engine,
+            metrics: None,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+
+    /// Enables `/metrics` with `handle`.
+    #[must_use]
+    pub fn with_metrics(mut self, handle: crate::metrics::Handle) -> Self {
+        self.metrics = Some(handle);
+        self
+    }
+
+    /// Sets the per-request time limit.
+    #[must_use]
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+}
+
+/// The whole application: `/v1/` admin API, service endpoints, problem+json
+/// fallbacks for unknown routes (404) and methods (405), and middleware.
+pub fn app(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route(
+            "/v1/identities",
+            post(identities::create).get(identities::list),
+        )
+        .route(
+            "/v1/identities/{id}",
+            get(identities::show).patch(identities::update),
+        )
+        .route("/v1/identities/{id}/status", post(identities::set_status))
+        .route(
+            "/v1/identities/{id}/credentials",
+            post(credentials::issue).get(credentials::list),
+        )
+        .route("/v1/credentials/{credential_id}", get(credentials::show))
+        .route(
+            "/v1/credentials/{credential_id}/revoke",
+            post(credentials::revoke),
+        )
+        .route("/v1/admin-tokens", post(tokens::create).get(tokens::list))
+        .route("/v1/admin-tokens/{token_id}", get(tokens::show))
+        .route("/v1/admin-tokens/{token_id}/revoke", post(tokens::revoke))
+        .route("/v1/whoami", get(tokens::whoami))
+        .route("/v1/audit", get(audit::list))
+        .route("/v1/audit/verify", get(audit::verify));
+    Router::new()
+        .merge(v1)
+        .route("/healthz", get(service::healthz))
+        .route("/readyz", get(service::readyz))
+        .route("/metrics", get(service::metrics))
+        .route("/openapi.json", get(service::openapi))
+        .fallback(service::no_route)
+        .method_not_allowed_fallback(service::method_not_allowed)
+        // Layers run outside-in from the last one added.
+        .layer(from_fn_with_state(state.clone(), middleware::timeout))
+        .layer(from_fn(middleware::record_metrics))
+        .layer(from_fn(middleware::request_id))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Characters escaped in a path segment: everything but RFC 3986 unreserved.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `prefix/<id>` with `id` percent-encoded, for `Location` headers.
+fn location(prefix: &str, id: &str) -> String {
+    format!("{prefix}/{}", utf8_percent_encode(id, SEGMENT))
+}
+
+/// A `201 Created` with a `Location` header and a JSON body.
+fn created(location: String, body: impl serde::Serialize) -> Response {
+    (
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_percent_encode_ids() {
+        assert_eq!(
+            location("/v1/identities", "human:alice@example.com"),
+            "/v1/identities/human%3Aalice%40example.com"
+        );
+        assert_eq!(
+            location("/v1/identities", "service:a.b_c-d+e"),
+            "/v1/identities/service%3Aa.b_c-d%2Be"
+        );
+    }
+}

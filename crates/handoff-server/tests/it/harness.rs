@@ -1,0 +1,249 @@
+//! A router over a fresh engine in a temporary data directory, called with
+//! `oneshot` (no socket), and helpers to read its answers.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use chrono::{TimeDelta, TimeZone, Utc};
+use handoff_core::FixedClock;
+use handoff_engine::data_dir::DataDir;
+use handoff_engine::{AppenderSettings, Engine};
+use handoff_server::{AppState, app};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+/// One server under test.
+pub(crate) struct Harness {
+    /// The router.
+    pub(crate) app: Router,
+    /// The engine behind it.
+    pub(crate) engine: Engine,
+    /// Its clock, to move time forward.
+    pub(crate) clock: Arc<FixedClock>,
+    /// The bootstrap admin token.
+    pub(crate) token: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A response, read whole.
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) text: String,
+    pub(crate) json: Value,
+}
+
+impl Reply {
+    /// Asserts a problem+json answer of `status` and `code`.
+    #[track_caller]
+    pub(crate) fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        assert_eq!(
+            self.headers[header::CONTENT_TYPE],
+            "application/problem+json",
+            "{}",
+            self.text
+        );
+        assert_eq!(
+            self.json["type"],
+            format!("urn:handoff:problem:{code}"),
+            "{}",
+            self.text
+        );
+        assert_eq!(self.json["status"], status);
+        assert!(self.json["title"].is_string());
+        assert!(!self.json["detail"].as_str().unwrap().is_empty());
+    }
+
+    /// Asserts `status` and returns the JSON body.
+    #[track_caller]
+    pub(crate) fn expect(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        &self.json
+    }
+}
+
+impl Harness {
+    /// A server with the default timeout and metrics on.
+    pub(crate) async fn new() -> Self {
+        Self::with_timeout(Duration::from_secs(30)).await
+    }
+
+    /// A server whose requests time out after `timeout`.
+    pub(crate) async fn with_timeout(timeout: Duration) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        let start = Utc.with_ymd_and_hms(2026, 11, 22, 17, 0, 0).unwrap();
+        let clock = Arc::new(FixedClock::new(start));
+        let engine = Engine::open(&data, clock.clone(), AppenderSettings::default())
+            .await
+            .unwrap();
+        let path = engine.bootstrap(&data).await.unwrap().unwrap();
+        let token = std::fs::read_to_string(path).unwrap().trim().to_owned();
+        let state = AppState::new(engine.clone())
+            .with_metrics(handoff_server::metrics::install())
+            .with_request_timeout(timeout);
+        Self {
+            app: app(state),
+            engine,
+            clock,
+            token,
+            _dir: dir,
+        }
+    }
+
+    /// Moves the clock forward.
+    pub(crate) fn advance(&self, seconds: i64) {
+        self.clock.advance(TimeDelta::seconds(seconds));
+    }
+
+    /// Sends a request as is.
+    pub(crate) async fn send(&self, req: Request<Body>) -> Reply {
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    /// A request with `token` (if any) and a JSON `body` (if any).
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let body = match body {
+            Some(v) => {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(req.body(body).unwrap()).await
+    }
+
+    /// `GET` with the admin token.
+    pub(crate) async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, Some(&self.token), None).await
+    }
+
+    /// `POST` of `body` with the admin token.
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(&self.token), Some(body))
+            .await
+    }
+
+    /// `POST` without a body, with the admin token.
+    pub(crate) async fn post_empty(&self, path: &str) -> Reply {
+        self.call(Method::POST, path, Some(&self.token), None).await
+    }
+
+    /// `PATCH` of `body` with the admin token.
+    pub(crate) async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(&self.token), Some(body))
+            .await
+    }
+
+    /// `GET /v1/whoami` with `secret`.
+    pub(crate) async fn whoami(&self, secret: &str) -> Reply {
+        self.call(Method::GET, "/v1/whoami", Some(secret), None)
+            .await
+    }
+
+    /// The last audit sequence number (0 for an empty log).
+    pub(crate) async fn audit_head(&self) -> u64 {
+        self.engine
+            .audit_tail(1)
+            .await
+            .unwrap()
+            .last()
+            .map_or(0, |r| r.seq)
+    }
+
+    /// Creates a human.
+    pub(crate) async fn human(&self, name: &str) -> Value {
+        self.post("/v1/identities", json!({"id": format!("human:{name}")}))
+            .await
+            .expect(201)
+            .clone()
+    }
+
+    /// Creates an agent or service `id` owned by human `owner`.
+    pub(crate) async fn owned(&self, id: &str, owner: &str) -> Value {
+        self.post(
+            "/v1/identities",
+            json!({"id": id, "owner": format!("human:{owner}")}),
+        )
+        .await
+        .expect(201)
+        .clone()
+    }
+
+    /// Sets the status of `id`, expecting success.
+    pub(crate) async fn set_status(&self, id: &str, status: &str) {
+        self.post(
+            &format!("/v1/identities/{}/status", enc(id)),
+            json!({"status": status}),
+        )
+        .await
+        .expect(200);
+    }
+
+    /// Issues a credential to `id`; returns (credential id, secret).
+    pub(crate) async fn issue(&self, id: &str, body: Value) -> (String, String) {
+        let r = self
+            .post(&format!("/v1/identities/{}/credentials", enc(id)), body)
+            .await;
+        let v = r.expect(201);
+        (
+            v["credential"]["id"].as_str().unwrap().to_owned(),
+            v["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Creates an admin token of `role`; returns (token id, secret).
+    pub(crate) async fn admin_token(&self, role: &str) -> (String, String) {
+        let r = self
+            .post(
+                "/v1/admin-tokens",
+                json!({"name": format!("{role}-token"), "role": role}),
+            )
+            .await;
+        let v = r.expect(201);
+        (
+            v["token"]["id"].as_str().unwrap().to_owned(),
+            v["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Asserts that `id` does not exist.
+    pub(crate) async fn assert_absent(&self, id: &str) {
+        self.get(&format!("/v1/identities/{}", enc(id)))
+            .await
+            .assert_problem(404, "not-found");
+    }
+}
+
+/// Percent-encodes an id for a path, as clients do.
+pub(crate) fn enc(id: &str) -> String {
+    id.replace(':', "%3A")
+        .replace('@', "%40")
+        .replace('+', "%2B")
+}

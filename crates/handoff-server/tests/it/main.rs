@@ -1,0 +1,20 @@
+//! Integration tests of the HTTP server: the admin API through the router
+//! (`oneshot`, no socket) and the server runtime over real sockets.
+//!
+//! Modules carry `#[cfg(test)]` so clippy treats their helpers as test code.
+
+#[cfg(test)]
+mod audit;
+#[cfg(test)]
+mod credentials;
+#[cfg(test)]
+mod harness;
+#[cfg(test)]
+mod identities;
+#[cfg(test)]
+mod requests;
+mod serve;
+#[cfg(test)]
+mod service;
+#[cfg(test)]
+mod tokens;
