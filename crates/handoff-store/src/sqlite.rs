@@ -342,19 +342,13 @@ impl Store for SqliteStore {
         let Ok(after) = i64::try_from(after) else {
             return Ok(Vec::new());
         };
-        sqlx::query(concat!(
-            "SELECT ",
-            record_columns!(),
-            " FROM audit_records WHERE seq > ? ORDER BY seq LIMIT ?"
-        ))
-        .bind(after)
-        .bind(limit_param(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(rows::record)
-        .collect()
+        let page: String = sqlx::query_scalar(rows::RECORDS_AS_JSON)
+            .bind(after)
+            .bind(limit_param(limit))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows::records_from_json(&page)
     }
 
     async fn audit_tail(&self, limit: u32) -> Result<Vec<Record>, StoreError> {
