@@ -1,1 +1,763 @@
-fn main() {}
+//! The `handoff` binary: runs the server (`handoff serve`), administers a
+//! running server over its HTTP API (identities, credentials, admin tokens,
+//! the audit log) and verifies an audit log offline, straight from a data
+//! directory.
+//!
+//! This file holds the command-line grammar and the dispatch; the HTTP
+//! plumbing lives in [`client`], rendering in [`output`] and each command
+//! group in [`commands`]. It holds no business rules: the server decides,
+//! the CLI only asks and shows the answer.
+
+mod client;
+mod commands;
+mod output;
+
+use clap::{ArgGroup, Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use output::Format;
+use serde_json::{Map, Value};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit status of a command that failed (HTTP error, unreachable server,
+/// unreadable file).
+const EXIT_FAILURE: u8 = 1;
+/// Exit status of `audit verify` when the log is broken.
+const EXIT_BROKEN: u8 = 3;
+
+/// Help heading of the options every command takes.
+const GLOBAL: &str = "Global options";
+
+const TOP_HELP: &str = "\
+Examples:
+  handoff serve
+  handoff identity create human:alice@example.com
+  handoff identity create agent:support-bot --owner human:alice@example.com --env prod
+  handoff identity list --kind agent --output json
+  handoff audit verify --data-dir ./handoff-data
+
+Exit status:
+  0  success
+  1  failure: the server refused the request, could not be reached, or a file could not be read
+  2  usage error: unknown command, missing or invalid argument
+  3  audit verify: the audit log is broken
+
+The admin token is taken from --token, else HANDOFF_TOKEN, else the file
+./handoff-data/admin-token when it exists (written by `handoff serve` on first start).";
+
+/// Command line of the `handoff` binary.
+#[derive(Parser)]
+#[command(
+    name = "handoff",
+    version,
+    about = "Handoff identity governance: run the server, manage identities and credentials, verify the audit log",
+    after_help = TOP_HELP,
+    propagate_version = true
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options shared by every command.
+#[derive(Args)]
+struct Global {
+    /// Address of the Handoff server
+    #[arg(
+        long,
+        global = true,
+        help_heading = GLOBAL,
+        env = "HANDOFF_ADDR",
+        default_value = "http://127.0.0.1:8080",
+        value_name = "URL"
+    )]
+    addr: String,
+
+    /// Admin token (or credential, for whoami); prefer HANDOFF_TOKEN, which
+    /// other users cannot see in the process list [default: contents of
+    /// ./handoff-data/admin-token when present]
+    #[arg(
+        long,
+        global = true,
+        help_heading = GLOBAL,
+        env = "HANDOFF_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    token: Option<String>,
+
+    /// How to print results
+    #[arg(
+        long,
+        short = 'o',
+        global = true,
+        help_heading = GLOBAL,
+        env = "HANDOFF_OUTPUT",
+        value_enum,
+        default_value_t = Format::Table
+    )]
+    output: Format,
+
+    /// Format of log lines (handoff serve) [default: text, or the configuration file's]
+    #[arg(long, global = true,
+        help_heading = GLOBAL, env = "HANDOFF_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+
+    /// Extra root certificate (PEM) to trust when the server address is https
+    #[arg(long, global = true,
+        help_heading = GLOBAL, env = "HANDOFF_CA_CERT", value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
+}
+
+/// Log line format of `handoff serve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines
+    Text,
+    /// One JSON object per line
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the Handoff server
+    #[command(
+        long_about = "Run the Handoff server.\n\n\
+            With no arguments it keeps its data in ./handoff-data and listens on \
+            127.0.0.1:8080. On first start it creates a bootstrap admin token and writes \
+            it to <data-dir>/admin-token (mode 0600); the token itself is never logged. \
+            Flags override HANDOFF_* variables, which override the configuration file.",
+        after_help = "Examples:\n  \
+            handoff serve\n  \
+            handoff serve --data-dir /var/lib/handoff --listen 0.0.0.0:8443 \\\n      \
+            --tls-cert cert.pem --tls-key key.pem\n  \
+            handoff serve --config handoff.toml --log-format json"
+    )]
+    Serve(ServeArgs),
+
+    /// Manage identities: humans, agents and services
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+            handoff identity create human:alice@example.com\n  \
+            handoff identity create agent:support-bot --owner human:alice@example.com --env prod\n  \
+            handoff identity list --orphaned"
+    )]
+    Identity(IdentityCommand),
+
+    /// Issue, list and revoke credentials of agents and services
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+            handoff credential issue agent:support-bot --description ci --expires-in 30d\n  \
+            handoff credential list agent:support-bot\n  \
+            handoff credential revoke cred_0123456789abcdef"
+    )]
+    Credential(CredentialCommand),
+
+    /// Create, list and revoke admin API tokens
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+            handoff token create ci-reader --role auditor --expires-in 7d\n  \
+            handoff token list\n  \
+            handoff token revoke tok_0123456789abcdef"
+    )]
+    Token(TokenCommand),
+
+    /// Show who the token authenticates as
+    #[command(
+        long_about = "Show who the token authenticates as: an admin token (with its role) or \
+            a credential (with its identity). Fails when the token does not authenticate, \
+            e.g. a credential whose identity is suspended.",
+        after_help = "Examples:\n  \
+            handoff whoami\n  \
+            HANDOFF_TOKEN=hfc_... handoff whoami --output json"
+    )]
+    Whoami,
+
+    /// Read, export and verify the audit log
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+            handoff audit tail -n 50\n  \
+            handoff audit export --format jsonl --out audit.jsonl\n  \
+            handoff audit verify --data-dir ./handoff-data"
+    )]
+    Audit(AuditCommand),
+
+    /// Print a shell completion script
+    #[command(after_help = "Examples:\n  \
+            handoff completions bash > ~/.local/share/bash-completion/completions/handoff\n  \
+            handoff completions zsh > ~/.zfunc/_handoff\n  \
+            handoff completions fish > ~/.config/fish/completions/handoff.fish")]
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Flags of `handoff serve`; each overrides the configuration file.
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Directory for the database, keys and bootstrap admin token [default: ./handoff-data]
+    #[arg(long, env = "HANDOFF_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// Address to listen on, an IP address and port [default: 127.0.0.1:8080]
+    #[arg(long, env = "HANDOFF_LISTEN", value_name = "IP:PORT")]
+    listen: Option<SocketAddr>,
+
+    /// Configuration file (TOML, `version = 1`)
+    #[arg(long, env = "HANDOFF_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// TLS certificate chain (PEM); needs --tls-key
+    #[arg(
+        long,
+        env = "HANDOFF_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM); needs --tls-cert
+    #[arg(
+        long,
+        env = "HANDOFF_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+
+    /// Allow plain HTTP on a non-loopback address (dangerous: tokens travel in clear text)
+    #[arg(long, env = "HANDOFF_INSECURE_HTTP")]
+    insecure_http: bool,
+
+    /// Seconds after which a request is answered 503
+    #[arg(long, env = "HANDOFF_REQUEST_TIMEOUT", value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    request_timeout: Option<u64>,
+
+    /// Seconds in-flight requests may take to finish after SIGTERM or Ctrl-C
+    #[arg(long, env = "HANDOFF_SHUTDOWN_GRACE", value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    shutdown_grace: Option<u64>,
+}
+
+/// Kind of an identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Kind {
+    /// A person
+    Human,
+    /// An AI agent
+    Agent,
+    /// A service account, workload or bot
+    Service,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Human => "human",
+            Self::Agent => "agent",
+            Self::Service => "service",
+        }
+    }
+}
+
+/// Status of an identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Status {
+    /// In use
+    Active,
+    /// Temporarily blocked
+    Suspended,
+    /// Blocked for good
+    Disabled,
+    /// Retired
+    Decommissioned,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Disabled => "disabled",
+            Self::Decommissioned => "decommissioned",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum IdentityCommand {
+    /// Create an identity
+    #[command(
+        long_about = "Create an identity. Ids are <kind>:<name> with kind human, agent or \
+            service. Agents and services need an --owner, an existing active human; humans \
+            take none.",
+        after_help = "Examples:\n  \
+            handoff identity create human:alice@example.com\n  \
+            handoff identity create agent:support-bot --owner human:alice@example.com --env prod\n  \
+            handoff identity create service:billing-api --owner human:alice@example.com \\\n      \
+            --attr team=billing --attributes-json '{\"tier\": 1}'"
+    )]
+    Create(CreateArgs),
+
+    /// List identities, filtered
+    #[command(after_help = "Examples:\n  \
+            handoff identity list\n  \
+            handoff identity list --kind agent --status active --env prod\n  \
+            handoff identity list --owner human:alice@example.com --all --output json\n  \
+            handoff identity list --orphaned")]
+    List(ListArgs),
+
+    /// Show one identity
+    #[command(after_help = "Examples:\n  \
+            handoff identity show agent:support-bot\n  \
+            handoff identity show human:alice@example.com --output json")]
+    Show {
+        /// Identity id, e.g. agent:support-bot
+        id: String,
+    },
+
+    /// Change an identity's environment or attributes
+    #[command(
+        long_about = "Change an identity's environment or attributes. Attributes given here \
+            replace the whole attribute object.",
+        after_help = "Examples:\n  \
+            handoff identity update agent:support-bot --env staging\n  \
+            handoff identity update agent:support-bot --clear-env\n  \
+            handoff identity update agent:support-bot --attributes-json '{\"team\": \"support\"}'",
+        group(ArgGroup::new("change").required(true).multiple(true)
+            .args(["env", "clear_env", "attributes_json", "attr"]))
+    )]
+    Update(UpdateArgs),
+
+    /// Suspend an active identity (resume undoes it)
+    #[command(after_help = "Examples:\n  \
+            handoff identity suspend agent:support-bot --reason \"leaked key under investigation\"")]
+    Suspend(StatusArgs),
+
+    /// Make a suspended identity active again
+    #[command(after_help = "Examples:\n  \
+            handoff identity resume agent:support-bot --reason \"key rotated\"")]
+    Resume(StatusArgs),
+
+    /// Disable an active or suspended identity for good
+    #[command(
+        long_about = "Disable an active or suspended identity for good. Disabling a human flags \
+            every agent and service it owns as orphaned.",
+        after_help = "Examples:\n  \
+            handoff identity disable human:bob@example.com --reason \"left the company\"\n  \
+            handoff identity list --orphaned"
+    )]
+    Disable(StatusArgs),
+
+    /// Decommission a disabled identity
+    #[command(after_help = "Examples:\n  \
+            handoff identity decommission agent:old-bot --reason \"replaced by agent:support-bot\"")]
+    Decommission(StatusArgs),
+}
+
+/// Arguments of `identity create`.
+#[derive(Debug, Args)]
+struct CreateArgs {
+    /// Identity id: human:<name>, agent:<name> or service:<name>
+    id: String,
+
+    /// Owning human (required for agents and services)
+    #[arg(long, value_name = "ID")]
+    owner: Option<String>,
+
+    /// Environment label, e.g. prod or staging
+    #[arg(long = "env", value_name = "ENV")]
+    environment: Option<String>,
+
+    /// Attribute as key=value (string value); repeatable
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_attr)]
+    attr: Vec<(String, String)>,
+
+    /// Attributes as a JSON object; --attr entries are added to it
+    #[arg(long, value_name = "JSON", value_parser = parse_object)]
+    attributes_json: Option<Map<String, Value>>,
+}
+
+/// Arguments of `identity list`.
+#[derive(Debug, Args)]
+struct ListArgs {
+    /// Only this kind
+    #[arg(long, value_enum)]
+    kind: Option<Kind>,
+
+    /// Only this status
+    #[arg(long, value_enum)]
+    status: Option<Status>,
+
+    /// Only identities owned by this identity
+    #[arg(long, value_name = "ID")]
+    owner: Option<String>,
+
+    /// Only this environment
+    #[arg(long = "env", value_name = "ENV")]
+    environment: Option<String>,
+
+    /// Only orphan candidates: identities whose owner was disabled or decommissioned
+    #[arg(long)]
+    orphaned: bool,
+
+    /// Identities per page (1-500) [server default: 50]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=500))]
+    limit: Option<u32>,
+
+    /// Start after this cursor (the next_cursor of a previous page)
+    #[arg(long, value_name = "CURSOR")]
+    cursor: Option<String>,
+
+    /// Fetch every page, following next_cursor
+    #[arg(long)]
+    all: bool,
+}
+
+/// Arguments of `identity update`.
+#[derive(Debug, Args)]
+struct UpdateArgs {
+    /// Identity id
+    id: String,
+
+    /// New environment label
+    #[arg(long = "env", value_name = "ENV", conflicts_with = "clear_env")]
+    env: Option<String>,
+
+    /// Remove the environment label
+    #[arg(long)]
+    clear_env: bool,
+
+    /// New attributes as a JSON object (replaces all attributes)
+    #[arg(long, value_name = "JSON", value_parser = parse_object)]
+    attributes_json: Option<Map<String, Value>>,
+
+    /// New attribute as key=value; repeatable, added to --attributes-json
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_attr)]
+    attr: Vec<(String, String)>,
+}
+
+/// Arguments of a status change.
+#[derive(Debug, Args)]
+struct StatusArgs {
+    /// Identity id
+    id: String,
+
+    /// Why, recorded in the audit log
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum CredentialCommand {
+    /// Issue a credential (API key) to an agent or service
+    #[command(
+        long_about = "Issue a credential (API key) to an active agent or service. The secret is \
+            printed once, on standard output, and cannot be shown again: only its keyed hash \
+            is stored. With --output json the whole answer (credential and secret) is printed.",
+        after_help = "Examples:\n  \
+            handoff credential issue agent:support-bot\n  \
+            handoff credential issue agent:support-bot --description ci --expires-in 30d\n  \
+            SECRET=$(handoff credential issue agent:support-bot)"
+    )]
+    Issue {
+        /// Identity that holds the credential
+        identity: String,
+
+        /// What the credential is for
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
+
+        /// Lifetime: seconds, or a number with s, m, h, d or w (60s to 10 years)
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        expires_in: Option<u64>,
+    },
+
+    /// List the credentials of an identity
+    #[command(after_help = "Examples:\n  \
+            handoff credential list agent:support-bot\n  \
+            handoff credential list agent:support-bot --output json")]
+    List {
+        /// Identity id
+        identity: String,
+    },
+
+    /// Show one credential
+    #[command(after_help = "Examples:\n  \
+            handoff credential show cred_0123456789abcdef")]
+    Show {
+        /// Credential id (cred_...)
+        credential: String,
+    },
+
+    /// Revoke a credential
+    #[command(after_help = "Examples:\n  \
+            handoff credential revoke cred_0123456789abcdef")]
+    Revoke {
+        /// Credential id (cred_...)
+        credential: String,
+    },
+}
+
+/// Role of an admin token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Role {
+    /// Everything
+    Admin,
+    /// Read-only: every GET
+    Auditor,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Auditor => "auditor",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an admin token
+    #[command(
+        long_about = "Create an admin token. The secret is printed once, on standard output, \
+            and cannot be shown again.",
+        after_help = "Examples:\n  \
+            handoff token create ops --role admin\n  \
+            handoff token create ci-reader --role auditor --expires-in 7d"
+    )]
+    Create {
+        /// Name of the token, e.g. who or what uses it
+        name: String,
+
+        /// What the token may do
+        #[arg(long, value_enum)]
+        role: Role,
+
+        /// Lifetime: seconds, or a number with s, m, h, d or w
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        expires_in: Option<u64>,
+    },
+
+    /// List admin tokens
+    #[command(after_help = "Examples:\n  \
+            handoff token list\n  \
+            handoff token list --output json")]
+    List,
+
+    /// Revoke an admin token
+    #[command(
+        long_about = "Revoke an admin token. The last active admin-role token cannot be revoked.",
+        after_help = "Examples:\n  \
+            handoff token revoke tok_0123456789abcdef"
+    )]
+    Revoke {
+        /// Token id (tok_...)
+        token: String,
+    },
+}
+
+/// Export formats of the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ExportFormat {
+    /// One record as JSON per line
+    Jsonl,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Show the most recent audit records
+    #[command(after_help = "Examples:\n  \
+            handoff audit tail\n  \
+            handoff audit tail -n 100 --output json")]
+    Tail {
+        /// How many records
+        #[arg(short = 'n', long = "lines", value_name = "N", default_value_t = 20,
+              value_parser = clap::value_parser!(u32).range(1..=1000))]
+        lines: u32,
+    },
+
+    /// Export the audit log, oldest first
+    #[command(after_help = "Examples:\n  \
+            handoff audit export --format jsonl > audit.jsonl\n  \
+            handoff audit export --format jsonl --after 1000 --out audit-new.jsonl")]
+    Export {
+        /// Output format
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+
+        /// Only records after this sequence number
+        #[arg(long, value_name = "SEQ", default_value_t = 0)]
+        after: u64,
+
+        /// Write to this file instead of standard output
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+
+    /// Verify the audit log's hash chain and signed checkpoints
+    #[command(
+        long_about = "Verify the audit log's hash chain and signed checkpoints.\n\n\
+            By default the server verifies its own log (GET /v1/audit/verify). With \
+            --data-dir the log is read straight from a data directory and checked against \
+            the checkpoint public key there: no server is needed, and a running server is \
+            not disturbed (the database is opened read-only).\n\n\
+            Detects an edited, deleted, inserted or reordered record and a tail truncated \
+            behind the last signed checkpoint, and names the first bad sequence number.",
+        after_help = "Examples:\n  \
+            handoff audit verify\n  \
+            handoff audit verify --data-dir ./handoff-data\n  \
+            handoff audit verify --data-dir /backup/handoff-data --output json\n\n\
+            Exit status:\n  \
+            0  the log is intact: prints `ok: N records, M checkpoints, last seq S`\n  \
+            3  the log is broken: prints `audit log is broken at sequence N: <reason>`\n  \
+            1  no verdict: the server or the data directory could not be read"
+    )]
+    Verify {
+        /// Verify offline, from this data directory, without a server
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+/// Parses `key=value`.
+fn parse_attr(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("expected key=value, got \"{s}\"")),
+    }
+}
+
+/// Parses a JSON object.
+fn parse_object(s: &str) -> Result<Map<String, Value>, String> {
+    match serde_json::from_str::<Value>(s) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err("expected a JSON object, e.g. '{\"team\": \"support\"}'".to_owned()),
+        Err(e) => Err(format!("not valid JSON: {e}")),
+    }
+}
+
+/// Parses a lifetime: seconds, or a number with a unit (`s`, `m`, `h`, `d`, `w`).
+fn parse_duration(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (number, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, ""),
+    };
+    let factor = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => {
+            return Err(format!(
+                "expected seconds or a number with s, m, h, d or w, got \"{s}\""
+            ));
+        }
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or_else(|| format!("expected seconds or a number with s, m, h, d or w, got \"{s}\""))
+}
+
+fn main() -> ExitCode {
+    // Parse errors and --help exit here, with clap's own codes (2 and 0).
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// Runs one parsed command.
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let Cli { global, command } = cli;
+    let format = global.output;
+    match command {
+        Command::Serve(args) => commands::serve::run(args, global.log_format).await,
+        Command::Identity(cmd) => {
+            commands::identity::run(&client::Client::new(&global)?, format, cmd).await
+        }
+        Command::Credential(cmd) => {
+            commands::credential::run(&client::Client::new(&global)?, format, cmd).await
+        }
+        Command::Token(cmd) => {
+            commands::token::run(&client::Client::new(&global)?, format, cmd).await
+        }
+        Command::Whoami => commands::token::whoami(&client::Client::new(&global)?, format).await,
+        Command::Audit(AuditCommand::Verify {
+            data_dir: Some(dir),
+        }) => commands::audit::verify_offline(&dir, format).await,
+        Command::Audit(cmd) => {
+            commands::audit::run(&client::Client::new(&global)?, format, cmd).await
+        }
+        Command::Completions { shell } => {
+            let mut out = std::io::stdout().lock();
+            clap_complete::generate(shell, &mut Cli::command(), "handoff", &mut out);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("90"), Ok(90));
+        assert_eq!(parse_duration("90s"), Ok(90));
+        assert_eq!(parse_duration("15m"), Ok(900));
+        assert_eq!(parse_duration("24h"), Ok(86_400));
+        assert_eq!(parse_duration("30d"), Ok(2_592_000));
+        assert_eq!(parse_duration("1w"), Ok(604_800));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("5y").is_err());
+        assert!(parse_duration("-5").is_err());
+        assert!(parse_duration("99999999999999999999w").is_err());
+    }
+
+    #[test]
+    fn attributes_parse_as_pairs_and_objects() {
+        assert_eq!(parse_attr("team=a=b"), Ok(("team".into(), "a=b".into())));
+        assert_eq!(parse_attr("team="), Ok(("team".into(), String::new())));
+        assert!(parse_attr("=x").is_err());
+        assert!(parse_attr("team").is_err());
+        assert!(parse_object("{\"a\": 1}").is_ok());
+        assert!(parse_object("[1]").is_err());
+        assert!(parse_object("{").is_err());
+    }
+}

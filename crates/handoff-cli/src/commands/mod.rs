@@ -1,0 +1,8 @@
+//! One module per command group. Each turns parsed arguments into API
+//! calls and prints the answer; none holds business rules.
+
+pub(crate) mod audit;
+pub(crate) mod credential;
+pub(crate) mod identity;
+pub(crate) mod serve;
+pub(crate) mod token;

@@ -1,0 +1,120 @@
+//! `handoff serve`: turns flags and `HANDOFF_*` variables into the server's
+//! configuration overrides, layers them over the configuration file, sets up
+//! logging and runs the server until SIGTERM or Ctrl-C.
+//!
+//! The server owns the configuration rules (precedence, validation); this
+//! module only gathers explicit input and chooses the log format.
+
+use crate::{LogFormat, ServeArgs};
+use anyhow::anyhow;
+use handoff_server::config::{self, Config, Overrides};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+use tracing_subscriber::EnvFilter;
+
+/// Log filter when `RUST_LOG` is not set.
+const DEFAULT_FILTER: &str = "info";
+
+/// Runs the server with `args` until it is told to stop.
+pub(crate) async fn run(
+    args: ServeArgs,
+    log_format: Option<LogFormat>,
+) -> anyhow::Result<ExitCode> {
+    let overrides = overrides(&args, log_format);
+    let config = Config::load(args.config.as_deref(), overrides)?;
+    let format = config.log_format;
+    init_logging(format)?;
+    match handoff_server::run(config).await {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        // Whoever reads JSON logs gets the failure as a log line too.
+        Err(e) if format == config::LogFormat::Json => {
+            tracing::error!(error = %e, "the server could not start");
+            Ok(ExitCode::from(crate::EXIT_FAILURE))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The settings given on the command line or in `HANDOFF_*` variables.
+fn overrides(args: &ServeArgs, log_format: Option<LogFormat>) -> Overrides {
+    Overrides {
+        listen: args.listen,
+        data_dir: args.data_dir.clone(),
+        tls_cert: args.tls_cert.clone(),
+        tls_key: args.tls_key.clone(),
+        // An absent flag leaves the decision to the file.
+        insecure_http: args.insecure_http.then_some(true),
+        log_format: log_format.map(|f| match f {
+            LogFormat::Text => config::LogFormat::Text,
+            LogFormat::Json => config::LogFormat::Json,
+        }),
+        request_timeout: args.request_timeout.map(Duration::from_secs),
+        shutdown_grace: args.shutdown_grace.map(Duration::from_secs),
+    }
+}
+
+/// Installs the global log subscriber: `RUST_LOG` filter (default `info`),
+/// text or JSON lines on standard error.
+fn init_logging(format: config::LogFormat) -> anyhow::Result<()> {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person watching a terminal, not in files or journals.
+        .with_ansi(std::io::stderr().is_terminal());
+    let installed = match format {
+        config::LogFormat::Json => builder.json().try_init(),
+        config::LogFormat::Text => builder.try_init(),
+    };
+    installed.map_err(|e| anyhow!("cannot set up logging: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn args() -> ServeArgs {
+        ServeArgs {
+            data_dir: None,
+            listen: None,
+            config: None,
+            tls_cert: None,
+            tls_key: None,
+            insecure_http: false,
+            request_timeout: None,
+            shutdown_grace: None,
+        }
+    }
+
+    #[test]
+    fn no_flags_means_no_overrides_and_the_defaults() {
+        let o = overrides(&args(), None);
+        assert_eq!(o, Overrides::default());
+        let config = Config::load(None, o).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("./handoff-data"));
+    }
+
+    #[test]
+    fn flags_become_overrides() {
+        let a = ServeArgs {
+            data_dir: Some("/tmp/d".into()),
+            listen: Some("0.0.0.0:9000".parse().unwrap()),
+            insecure_http: true,
+            request_timeout: Some(5),
+            shutdown_grace: Some(7),
+            ..args()
+        };
+        let o = overrides(&a, Some(LogFormat::Json));
+        assert_eq!(o.data_dir, Some(PathBuf::from("/tmp/d")));
+        assert_eq!(o.insecure_http, Some(true));
+        assert_eq!(o.log_format, Some(config::LogFormat::Json));
+        assert_eq!(o.request_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(o.shutdown_grace, Some(Duration::from_secs(7)));
+        let config = Config::load(None, o).unwrap();
+        assert!(config.insecure_http);
+    }
+}
