@@ -246,6 +246,21 @@ struct ServeArgs {
     #[arg(long, env = "HANDOFF_SHUTDOWN_GRACE", value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(1..))]
     shutdown_grace: Option<u64>,
+
+    /// Sign an audit checkpoint after this many records [default: 1000]
+    #[arg(long, env = "HANDOFF_CHECKPOINT_EVERY", value_name = "RECORDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    checkpoint_every: Option<u64>,
+
+    /// Sign an audit checkpoint at least this often while records arrive, in seconds [default: 60]
+    #[arg(long, env = "HANDOFF_CHECKPOINT_INTERVAL", value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    checkpoint_interval: Option<u64>,
+
+    /// Most changes committed in one audit transaction (group commit) [default: 1024]
+    #[arg(long, env = "HANDOFF_AUDIT_MAX_BATCH", value_name = "CHANGES",
+          value_parser = clap::value_parser!(u64).range(1..=65536))]
+    audit_max_batch: Option<u64>,
 }
 
 /// Kind of an identity.

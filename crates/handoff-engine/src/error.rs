@@ -32,6 +32,9 @@ pub enum EngineError {
     /// The audit record could not be written, so the change was not made.
     #[error("the audit log cannot be written; the change was not made")]
     AuditUnavailable,
+    /// Storage cannot be reached right now; the message is for the log.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     /// Storage failed; the message is for the log, not the client.
     #[error("storage failed: {0}")]
     Store(String),
@@ -46,6 +49,7 @@ impl EngineError {
         match e {
             StoreError::NotFound => Self::NotFound(format!("{what} does not exist")),
             StoreError::Conflict(m) => Self::Conflict(m),
+            StoreError::Unavailable(m) => Self::Unavailable(m),
             StoreError::Backend(m) | StoreError::Corrupt(m) => Self::Store(m),
         }
     }

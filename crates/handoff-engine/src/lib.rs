@@ -93,8 +93,10 @@ impl Engine {
         Self::start(Arc::new(store), Arc::new(keys), clock, settings).await
     }
 
-    /// Drains the audit queue, writes a final checkpoint and stops the appender.
+    /// Drains the audit queue, writes a final checkpoint, stops the appender
+    /// and closes the store.
     pub async fn shutdown(&self) {
         self.appender.shutdown().await;
+        self.store.close().await;
     }
 }

@@ -238,6 +238,12 @@ pub struct Overrides {
     pub request_timeout: Option<Duration>,
     /// Shutdown grace period.
     pub shutdown_grace: Option<Duration>,
+    /// `--checkpoint-every` / `HANDOFF_CHECKPOINT_EVERY`.
+    pub checkpoint_every: Option<u64>,
+    /// `--checkpoint-interval` / `HANDOFF_CHECKPOINT_INTERVAL` (seconds on the command line).
+    pub checkpoint_interval: Option<Duration>,
+    /// `--audit-max-batch` / `HANDOFF_AUDIT_MAX_BATCH`.
+    pub audit_max_batch: Option<usize>,
 }
 
 /// The contents of `handoff.toml`, as written (nothing validated beyond
@@ -438,12 +444,18 @@ impl Config {
                 .or(seconds(server.shutdown_grace_seconds))
                 .unwrap_or(defaults.shutdown_grace),
             audit: AuditConfig {
-                checkpoint_every: audit
+                checkpoint_every: overrides
                     .checkpoint_every
+                    .or(audit.checkpoint_every)
                     .unwrap_or(defaults.audit.checkpoint_every),
-                checkpoint_interval: seconds(audit.checkpoint_interval_seconds)
+                checkpoint_interval: overrides
+                    .checkpoint_interval
+                    .or(seconds(audit.checkpoint_interval_seconds))
                     .unwrap_or(defaults.audit.checkpoint_interval),
-                max_batch: audit.max_batch.unwrap_or(defaults.audit.max_batch),
+                max_batch: overrides
+                    .audit_max_batch
+                    .or(audit.max_batch)
+                    .unwrap_or(defaults.audit.max_batch),
             },
         };
         config.validate()?;
@@ -619,8 +631,14 @@ max_batch = 64
             log_format: Some(LogFormat::Json),
             request_timeout: Some(Duration::from_secs(3)),
             shutdown_grace: Some(Duration::from_secs(4)),
+            checkpoint_every: Some(7),
+            checkpoint_interval: Some(Duration::from_secs(8)),
+            audit_max_batch: Some(9),
         };
         let c = Config::layered(Some(parse(FULL).unwrap()), overrides).unwrap();
+        assert_eq!(c.audit.checkpoint_every, 7);
+        assert_eq!(c.audit.checkpoint_interval, Duration::from_secs(8));
+        assert_eq!(c.audit.max_batch, 9);
         assert_eq!(c.listen.to_string(), "10.0.0.1:1");
         assert_eq!(c.data_dir, PathBuf::from("/d"));
         assert_eq!(

@@ -224,6 +224,13 @@ impl From<EngineError> for Problem {
             EngineError::Unauthenticated(m) => Self::new(Code::Unauthenticated, m),
             EngineError::Forbidden(m) => Self::new(Code::Forbidden, m),
             e @ EngineError::AuditUnavailable => Self::new(Code::Unavailable, e.to_string()),
+            EngineError::Unavailable(m) => {
+                tracing::error!(error = %m, "storage unavailable");
+                Self::new(
+                    Code::Unavailable,
+                    "the database is unavailable; retry later",
+                )
+            }
             e @ (EngineError::Store(_) | EngineError::Io(_)) => Self::internal(&e),
         }
     }
@@ -331,6 +338,11 @@ mod tests {
             (EngineError::Unauthenticated("no"), 401, "unauthenticated"),
             (EngineError::Forbidden("no"), 403, "forbidden"),
             (EngineError::AuditUnavailable, 503, "unavailable"),
+            (
+                EngineError::Unavailable("pool closed".into()),
+                503,
+                "unavailable",
+            ),
             (EngineError::Store("disk on fire".into()), 500, "internal"),
             (
                 EngineError::Io("/secret/path: denied".into()),

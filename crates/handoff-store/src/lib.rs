@@ -28,7 +28,11 @@ pub enum StoreError {
     /// changed since it was read).
     #[error("conflict: {0}")]
     Conflict(String),
-    /// The database could not be reached or failed.
+    /// The database cannot be reached right now (closed, overloaded, IO);
+    /// retrying later may succeed.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The database failed.
     #[error("database error: {0}")]
     Backend(String),
     /// Stored data could not be read back into domain types.
@@ -168,4 +172,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         changes: Vec<Change>,
         head: &mut Head,
     ) -> Result<Vec<ChangeResult>, StoreError>;
+
+    /// Closes every connection, waiting for those in use to be returned
+    /// (SQLite then folds its write-ahead log into the database file).
+    /// Nothing may be called after it.
+    async fn close(&self) {}
 }

@@ -103,12 +103,6 @@ impl SqliteStore {
         })
     }
 
-    /// Closes every connection, waiting for those in use to be returned.
-    /// Clones share one pool, so this closes them all.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
     fn writable(&self) -> Result<(), StoreError> {
         if self.read_only {
             return Err(StoreError::Backend(
@@ -203,6 +197,10 @@ fn limit_param(limit: u32) -> i64 {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     async fn identity(&self, id: &IdentityId) -> Result<Option<Identity>, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT ",

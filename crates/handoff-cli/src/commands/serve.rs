@@ -51,6 +51,9 @@ fn overrides(args: &ServeArgs, log_format: Option<LogFormat>) -> Overrides {
         }),
         request_timeout: args.request_timeout.map(Duration::from_secs),
         shutdown_grace: args.shutdown_grace.map(Duration::from_secs),
+        checkpoint_every: args.checkpoint_every,
+        checkpoint_interval: args.checkpoint_interval.map(Duration::from_secs),
+        audit_max_batch: args.audit_max_batch.and_then(|n| usize::try_from(n).ok()),
     }
 }
 
@@ -86,6 +89,9 @@ mod tests {
             insecure_http: false,
             request_timeout: None,
             shutdown_grace: None,
+            checkpoint_every: None,
+            checkpoint_interval: None,
+            audit_max_batch: None,
         }
     }
 
@@ -106,6 +112,7 @@ mod tests {
             insecure_http: true,
             request_timeout: Some(5),
             shutdown_grace: Some(7),
+            checkpoint_every: Some(5),
             ..args()
         };
         let o = overrides(&a, Some(LogFormat::Json));
@@ -116,5 +123,6 @@ mod tests {
         assert_eq!(o.shutdown_grace, Some(Duration::from_secs(7)));
         let config = Config::load(None, o).unwrap();
         assert!(config.insecure_http);
+        assert_eq!(config.audit.checkpoint_every, 5);
     }
 }

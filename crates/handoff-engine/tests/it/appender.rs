@@ -103,7 +103,12 @@ async fn checkpoints_are_signed_every_n_records_and_at_shutdown() {
     let cps = e.engine.store().audit_checkpoints().await.unwrap();
     assert!(cps.iter().any(|c| c.seq >= 5), "{cps:?}");
     e.engine.shutdown().await;
-    let cps = e.engine.store().audit_checkpoints().await.unwrap();
+    let reader = handoff_store::sqlite::SqliteStore::open_read_only(&e.dir.database())
+        .await
+        .unwrap();
+    let cps = handoff_store::Store::audit_checkpoints(&reader)
+        .await
+        .unwrap();
     assert_eq!(cps.last().unwrap().seq, 12, "shutdown signs the head");
     assert!(cps.iter().all(|c| e.engine.keys().public_key().verify(c)));
     let after = e

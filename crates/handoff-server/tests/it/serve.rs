@@ -101,8 +101,11 @@ async fn a_second_start_does_not_write_another_bootstrap_token() {
         std::fs::read_to_string(tmp.path().join("admin-token")).unwrap(),
         token
     );
-    let loads = engine
-        .audit_tail(100)
+    drop(engine);
+    let reader = handoff_store::sqlite::SqliteStore::open_read_only(&tmp.path().join("handoff.db"))
+        .await
+        .unwrap();
+    let loads = handoff_store::Store::audit_tail(&reader, 100)
         .await
         .unwrap()
         .iter()
