@@ -46,7 +46,17 @@ pub(crate) async fn request_id(mut req: Request, next: Next) -> Response {
         req.headers_mut().insert(REQUEST_ID_HEADER, v.clone());
     }
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
-    let mut response = next.run(req).instrument(span).await;
+    let started = Instant::now();
+    let mut response = next.run(req).instrument(span.clone()).await;
+    // One access-log line per request: path only (never the query or
+    // headers, which may carry tokens), status and latency.
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+    });
     if let Some(v) = value {
         response.headers_mut().insert(REQUEST_ID_HEADER, v);
     }

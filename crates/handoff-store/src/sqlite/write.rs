@@ -57,9 +57,13 @@ pub(super) async fn apply(conn: &mut SqliteConnection, write: &Write) -> Result<
             at,
         } => set_status(conn, id, *from, *to, *orphan_owned, *at).await,
         Write::IssueCredential(credential) => issue_credential(conn, credential).await,
-        Write::RevokeCredential { id, at } => revoke_credential(conn, id, *at).await,
+        Write::RevokeCredential { id, at } => {
+            revoke(conn, Revocable::Credential, id.as_str(), *at).await
+        }
         Write::CreateAdminToken(token) => create_admin_token(conn, token).await,
-        Write::RevokeAdminToken { id, at } => revoke_admin_token(conn, id, *at).await,
+        Write::RevokeAdminToken { id, at } => {
+            revoke(conn, Revocable::AdminToken, id.as_str(), *at).await
+        }
     }
 }
 
@@ -161,30 +165,6 @@ async fn issue_credential(conn: &mut SqliteConnection, c: &Credential) -> Result
     Ok(())
 }
 
-async fn revoke_credential(
-    conn: &mut SqliteConnection,
-    id: &CredentialId,
-    at: Time,
-) -> Result<(), StoreError> {
-    let result =
-        sqlx::query("UPDATE credentials SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-            .bind(micros(at))
-            .bind(id.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-    if result.rows_affected() == 0 {
-        return if exists(conn, "SELECT 1 FROM credentials WHERE id = ?", id.as_str()).await? {
-            Err(StoreError::Conflict(format!(
-                "credential \"{id}\" is already revoked"
-            )))
-        } else {
-            Err(StoreError::NotFound)
-        };
-    }
-    Ok(())
-}
-
 async fn create_admin_token(conn: &mut SqliteConnection, t: &AdminToken) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO admin_tokens (id, name, role, hash, created_at, expires_at, revoked_at) \
@@ -209,22 +189,59 @@ async fn create_admin_token(conn: &mut SqliteConnection, t: &AdminToken) -> Resu
     Ok(())
 }
 
-async fn revoke_admin_token(
+/// The tables whose rows are revoked by setting `revoked_at` once.
+#[derive(Clone, Copy)]
+enum Revocable {
+    Credential,
+    AdminToken,
+}
+
+impl Revocable {
+    fn update_sql(self) -> &'static str {
+        match self {
+            Self::Credential => {
+                "UPDATE credentials SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
+            }
+            Self::AdminToken => {
+                "UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
+            }
+        }
+    }
+
+    fn exists_sql(self) -> &'static str {
+        match self {
+            Self::Credential => "SELECT 1 FROM credentials WHERE id = ?",
+            Self::AdminToken => "SELECT 1 FROM admin_tokens WHERE id = ?",
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Self::Credential => "credential",
+            Self::AdminToken => "admin token",
+        }
+    }
+}
+
+/// Revokes a row: `NotFound` when it does not exist, `Conflict` when it
+/// was revoked already.
+async fn revoke(
     conn: &mut SqliteConnection,
-    id: &AdminTokenId,
+    what: Revocable,
+    id: &str,
     at: Time,
 ) -> Result<(), StoreError> {
-    let result =
-        sqlx::query("UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-            .bind(micros(at))
-            .bind(id.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
+    let result = sqlx::query(what.update_sql())
+        .bind(micros(at))
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
     if result.rows_affected() == 0 {
-        return if exists(conn, "SELECT 1 FROM admin_tokens WHERE id = ?", id.as_str()).await? {
+        return if exists(conn, what.exists_sql(), id).await? {
             Err(StoreError::Conflict(format!(
-                "admin token \"{id}\" is already revoked"
+                "{} \"{id}\" is already revoked",
+                what.noun()
             )))
         } else {
             Err(StoreError::NotFound)
