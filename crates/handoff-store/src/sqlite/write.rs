@@ -8,9 +8,7 @@
 use super::rows::{backend, is_foreign_key_violation, is_unique_violation, micros, micros_opt};
 use crate::{StoreError, Write};
 use handoff_audit::Record;
-use handoff_core::{
-    AdminToken, AdminTokenId, Credential, CredentialId, Identity, IdentityId, Status, Time,
-};
+use handoff_core::{AdminToken, Credential, Identity, IdentityId, Status, Time};
 use sqlx::SqliteConnection;
 
 /// Applies `write`.
