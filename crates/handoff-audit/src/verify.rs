@@ -324,3 +324,126 @@ mod tests {
         assert_eq!((f.seq, f.reason), (11, Reason::Signature));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::checkpoint::Signer;
+    use crate::record::tests::draft;
+    use crate::record::{Head, Outcome};
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    fn signer() -> &'static Signer {
+        static SIGNER: OnceLock<Signer> = OnceLock::new();
+        SIGNER.get_or_init(|| Signer::from_pkcs8(&Signer::generate_pkcs8().unwrap()).unwrap())
+    }
+
+    fn log(n: u64, every: u64) -> (Vec<Record>, Vec<Checkpoint>) {
+        let mut head = Head::EMPTY;
+        let mut records = vec![];
+        let mut checkpoints = vec![];
+        for i in 1..=n {
+            let r = head.seal(draft(i));
+            if i % every == 0 {
+                checkpoints.push(signer().sign(r.seq, r.hash, r.time));
+            }
+            records.push(r);
+        }
+        (records, checkpoints)
+    }
+
+    fn check(records: &[Record], checkpoints: &[Checkpoint]) -> Result<Report, Failure> {
+        verify_all(&signer().public_key(), checkpoints.to_vec(), records)
+    }
+
+    /// One change to one field of one record.
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Kind(String),
+        Actor(String),
+        Target(String),
+        Details(String),
+        Time(i64),
+        Outcome,
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            "[a-z.]{0,12}".prop_map(Edit::Kind),
+            "[ -~]{0,12}".prop_map(Edit::Actor),
+            "[ -~]{0,12}".prop_map(Edit::Target),
+            "[ -~]{0,24}".prop_map(Edit::Details),
+            (1i64..1_000_000).prop_map(Edit::Time),
+            Just(Edit::Outcome),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn any_edit_is_named_at_the_edited_record(
+            n in 2u64..40, pick in any::<prop::sample::Index>(), e in edit()
+        ) {
+            let (mut records, checkpoints) = log(n, 7);
+            let k = pick.index(records.len());
+            let before = records[k].clone();
+            let r = &mut records[k];
+            match e {
+                Edit::Kind(s) => r.kind = s,
+                Edit::Actor(s) => r.actor = s,
+                Edit::Target(s) => r.target = s,
+                Edit::Details(s) => r.details = s,
+                Edit::Time(d) => r.time += chrono::TimeDelta::microseconds(d),
+                Edit::Outcome => r.outcome = Outcome::Failure,
+            }
+            prop_assume!(records[k] != before);
+            let f = check(&records, &checkpoints).unwrap_err();
+            prop_assert_eq!(f.seq, before.seq);
+            prop_assert_eq!(f.reason, Reason::Hash);
+        }
+
+        #[test]
+        fn any_deletion_is_named(n in 2u64..40, pick in any::<prop::sample::Index>()) {
+            let (mut records, checkpoints) = log(n, 7);
+            let k = pick.index(records.len());
+            let removed = records.remove(k);
+            let covered = checkpoints.iter().any(|c| c.seq >= removed.seq);
+            if k == records.len() && !covered {
+                // The documented limit: dropping the newest records after the
+                // last checkpoint looks like a server that stopped earlier.
+                prop_assert!(check(&records, &checkpoints).is_ok());
+            } else {
+                let f = check(&records, &checkpoints).unwrap_err();
+                prop_assert_eq!(f.seq, removed.seq);
+            }
+        }
+
+        #[test]
+        fn any_swap_of_neighbours_is_named(n in 3u64..40, pick in any::<prop::sample::Index>()) {
+            let (mut records, checkpoints) = log(n, 7);
+            let k = pick.index(records.len() - 1);
+            records.swap(k, k + 1);
+            let f = check(&records, &checkpoints).unwrap_err();
+            prop_assert_eq!(f.seq, records[k + 1].seq.min(records[k].seq));
+        }
+
+        #[test]
+        fn truncation_behind_a_checkpoint_is_named(n in 8u64..40, keep in any::<prop::sample::Index>()) {
+            let (mut records, checkpoints) = log(n, 7);
+            let last_cp = checkpoints.last().unwrap().seq;
+            let keep = keep.index(usize::try_from(last_cp).unwrap());
+            records.truncate(keep);
+            let f = check(&records, &checkpoints).unwrap_err();
+            prop_assert_eq!(f.seq, keep as u64 + 1);
+        }
+
+        #[test]
+        fn intact_logs_always_verify(n in 0u64..60, every in 1u64..10) {
+            let (records, checkpoints) = log(n, every);
+            let report = check(&records, &checkpoints).unwrap();
+            prop_assert_eq!(report.records, n);
+        }
+    }
+}

@@ -551,3 +551,30 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parsing_never_panics_and_valid_ids_round_trip(s in "\\PC{0,200}") {
+            if let Ok(id) = IdentityId::parse(&s) {
+                prop_assert_eq!(id.to_string(), s.clone());
+                prop_assert_eq!(IdentityId::parse(id.as_str()).unwrap(), id.clone());
+                prop_assert!(id.name().len() <= MAX_NAME_LEN);
+            }
+        }
+
+        #[test]
+        fn well_formed_ids_are_accepted(
+            kind in prop_oneof![Just("human"), Just("agent"), Just("service")],
+            name in "[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}",
+        ) {
+            let id = IdentityId::parse(&format!("{kind}:{name}")).unwrap();
+            prop_assert_eq!(id.kind().as_str(), kind);
+            prop_assert_eq!(id.name(), name.as_str());
+        }
+    }
+}
