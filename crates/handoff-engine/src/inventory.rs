@@ -144,6 +144,12 @@ impl Engine {
                 Invalid::new("body", "nothing to update: give environment or attributes").into(),
             );
         }
+        let current = self.identity(id).await?;
+        if current.status == Status::Decommissioned {
+            return Err(EngineError::Conflict(format!(
+                "identity \"{id}\" is decommissioned; its record is frozen"
+            )));
+        }
         let mut details = serde_json::Map::new();
         if let Some(env) = &update.environment {
             details.insert(
