@@ -27,6 +27,9 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind.
+    pub const ALL: [Self; 3] = [Self::Human, Self::Agent, Self::Service];
+
     /// The lowercase word used in ids, the API and the store.
     pub fn as_str(self) -> &'static str {
         match self {

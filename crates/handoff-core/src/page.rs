@@ -6,6 +6,8 @@ use crate::Invalid;
 pub const DEFAULT_LIMIT: u32 = 50;
 /// Largest page size.
 pub const MAX_LIMIT: u32 = 500;
+/// Longest cursor on the wire, in hex digits.
+pub const MAX_CURSOR_LEN: usize = 1024;
 
 /// A validated page size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,10 +59,14 @@ impl Cursor {
         self.0.bytes().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// Parses the wire form.
+    /// Parses the wire form: lowercase hex, as [`Cursor::encode`] writes it,
+    /// of at most [`MAX_CURSOR_LEN`] digits, spelling UTF-8.
     pub fn decode(s: &str) -> Result<Self, Invalid> {
         let bad = || Invalid::new("cursor", "invalid cursor");
-        if !s.len().is_multiple_of(2) || s.len() > 1024 {
+        // `from_str_radix` alone would also take a sign (`+f`) and uppercase.
+        let lower_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+        if !s.len().is_multiple_of(2) || s.len() > MAX_CURSOR_LEN || !s.bytes().all(lower_hex)
+        {
             return Err(bad());
         }
         let bytes = (0..s.len())
@@ -86,6 +92,10 @@ mod tests {
         assert!(Cursor::decode("zz").is_err());
         assert!(Cursor::decode("abc").is_err());
         assert!(Cursor::decode("ff").is_err());
+        assert!(Cursor::decode("4A").is_err(), "uppercase is not the wire form");
+        assert!(Cursor::decode("+6").is_err(), "a sign is not a hex digit");
+        assert!(Cursor::decode(&"61".repeat(MAX_CURSOR_LEN / 2)).is_ok());
+        assert!(Cursor::decode(&"61".repeat(MAX_CURSOR_LEN / 2 + 1)).is_err());
     }
 
     #[test]

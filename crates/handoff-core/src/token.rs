@@ -14,6 +14,9 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role.
+    pub const ALL: [Self; 2] = [Self::Admin, Self::Auditor];
+
     /// The lowercase word.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use handoff_audit::{Checkpoint, Draft, Head, Record};
 use handoff_core::{
     AdminToken, AdminTokenId, Attributes, Credential, CredentialId, Cursor, Environment, Identity,
-    IdentityId, Kind, Limit, Status, Time,
+    IdentityId, Kind, Limit, PolicyVersion, Status, Time,
 };
 
 /// A storage failure.
@@ -89,6 +89,24 @@ pub enum Write {
         /// When.
         at: Time,
     },
+    /// Store a new policy version and make it the active one; `Conflict` if
+    /// the version number is taken (a concurrent upload won).
+    PutPolicyVersion {
+        /// Its metadata; `version` must be the next number.
+        version: PolicyVersion,
+        /// The pack's files as JSON, opaque to the store.
+        files: String,
+    },
+    /// Make a stored version the active one; `NotFound` if it does not exist,
+    /// `Conflict` if the active version is no longer `from`.
+    ActivatePolicyVersion {
+        /// The version to activate.
+        version: u64,
+        /// The version that was active when the caller read it.
+        from: Option<u64>,
+        /// When.
+        at: Time,
+    },
 }
 
 /// A write and the audit record that must commit with it.
@@ -149,6 +167,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn admin_token(&self, id: &AdminTokenId) -> Result<Option<AdminToken>, StoreError>;
     /// Every admin token, oldest first.
     async fn admin_tokens(&self) -> Result<Vec<AdminToken>, StoreError>;
+
+    /// Every stored policy version, oldest first, without files.
+    async fn policy_versions(&self) -> Result<Vec<PolicyVersion>, StoreError>;
+    /// One policy version with its files (JSON).
+    async fn policy_version(
+        &self,
+        version: u64,
+    ) -> Result<Option<(PolicyVersion, String)>, StoreError>;
+    /// The active policy version, if any pack was ever uploaded.
+    async fn active_policy_version(&self) -> Result<Option<u64>, StoreError>;
 
     /// The chain head: the last record's sequence number and hash.
     async fn audit_head(&self) -> Result<Head, StoreError>;

@@ -18,7 +18,8 @@ use crate::{Change, ChangeResult, IdentityFilter, Page, Store, StoreError, Write
 use async_trait::async_trait;
 use handoff_audit::{Checkpoint, Head, Record};
 use handoff_core::{
-    AdminToken, AdminTokenId, Credential, CredentialId, Cursor, Identity, IdentityId, Limit, Time,
+    AdminToken, AdminTokenId, Credential, CredentialId, Cursor, Identity, IdentityId, Limit,
+    PolicyVersion, Time,
 };
 use rows::{
     admin_token_columns, backend, credential_columns, identity_columns, micros, record_columns,
@@ -329,6 +330,54 @@ impl Store for SqliteStore {
         .iter()
         .map(rows::admin_token)
         .collect()
+    }
+
+    async fn policy_versions(&self) -> Result<Vec<PolicyVersion>, StoreError> {
+        sqlx::query(
+            "SELECT version, digest, policy_count, created_at, created_by \
+             FROM policy_versions ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(rows::policy_version)
+        .collect()
+    }
+
+    async fn policy_version(
+        &self,
+        version: u64,
+    ) -> Result<Option<(PolicyVersion, String)>, StoreError> {
+        let Ok(number) = i64::try_from(version) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(
+            "SELECT version, digest, policy_count, created_at, created_by, files \
+             FROM policy_versions WHERE version = ?",
+        )
+        .bind(number)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.map(|row| {
+            let files: String = sqlx::Row::try_get(&row, "files").map_err(backend)?;
+            Ok((rows::policy_version(&row)?, files))
+        })
+        .transpose()
+    }
+
+    async fn active_policy_version(&self) -> Result<Option<u64>, StoreError> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT active_version FROM policy_state WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        v.map(|v| {
+            u64::try_from(v)
+                .map_err(|_| StoreError::Corrupt("policy_state.active_version: negative".into()))
+        })
+        .transpose()
     }
 
     async fn audit_head(&self) -> Result<Head, StoreError> {

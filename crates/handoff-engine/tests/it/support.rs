@@ -100,6 +100,18 @@ impl Store for Flaky {
     async fn admin_tokens(&self) -> Result<Vec<AdminToken>, StoreError> {
         self.inner.admin_tokens().await
     }
+    async fn policy_versions(&self) -> Result<Vec<handoff_core::PolicyVersion>, StoreError> {
+        self.inner.policy_versions().await
+    }
+    async fn policy_version(
+        &self,
+        version: u64,
+    ) -> Result<Option<(handoff_core::PolicyVersion, String)>, StoreError> {
+        self.inner.policy_version(version).await
+    }
+    async fn active_policy_version(&self) -> Result<Option<u64>, StoreError> {
+        self.inner.active_policy_version().await
+    }
     async fn audit_head(&self) -> Result<Head, StoreError> {
         self.inner.audit_head().await
     }

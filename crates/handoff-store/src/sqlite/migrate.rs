@@ -16,13 +16,19 @@ struct Migration {
 }
 
 /// Every migration, in order, versions 1, 2, 3, … without gaps.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("../../migrations/sqlite/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("../../migrations/sqlite/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("../../migrations/sqlite/0002_policies.sql"),
+    },
+];
 
 /// The schema version this binary reads and writes.
-pub(super) const LATEST: i64 = 1;
+pub(super) const LATEST: i64 = 2;
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      version INTEGER NOT NULL PRIMARY KEY, \

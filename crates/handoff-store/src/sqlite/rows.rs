@@ -8,7 +8,7 @@ use crate::StoreError;
 use handoff_audit::{Checkpoint, Hash, Head, Outcome, Record};
 use handoff_core::{
     AdminToken, AdminTokenId, Attributes, Credential, CredentialId, Environment, Identity,
-    IdentityId, Role, Source, Status, Time,
+    IdentityId, PolicyVersion, Role, Source, Status, Time,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -297,4 +297,19 @@ pub(super) fn records_from_json(page: &str) -> Result<Vec<Record>, StoreError> {
     // json_group_array keeps the subquery's order in practice; do not rely on it.
     records.sort_unstable_by_key(|r| r.seq);
     Ok(records)
+}
+
+/// Reads a policy version's metadata.
+pub(super) fn policy_version(row: &SqliteRow) -> Result<PolicyVersion, StoreError> {
+    const T: &str = "policy_versions";
+    let version: i64 = get(row, T, "version")?;
+    let count: i64 = get(row, T, "policy_count")?;
+    Ok(PolicyVersion {
+        version: u64::try_from(version).map_err(|_| corrupt(T, "version", "negative version"))?,
+        digest: get(row, T, "digest")?,
+        policy_count: u32::try_from(count)
+            .map_err(|_| corrupt(T, "policy_count", "out of range"))?,
+        created_at: time(row, T, "created_at")?,
+        created_by: get(row, T, "created_by")?,
+    })
 }

@@ -8,7 +8,7 @@
 use super::rows::{backend, is_foreign_key_violation, is_unique_violation, micros, micros_opt};
 use crate::{StoreError, Write};
 use handoff_audit::Record;
-use handoff_core::{AdminToken, Credential, Identity, IdentityId, Status, Time};
+use handoff_core::{AdminToken, Credential, Identity, IdentityId, PolicyVersion, Status, Time};
 use sqlx::SqliteConnection;
 
 /// Applies `write`.
@@ -62,7 +62,92 @@ pub(super) async fn apply(conn: &mut SqliteConnection, write: &Write) -> Result<
         Write::RevokeAdminToken { id, at } => {
             revoke(conn, Revocable::AdminToken, id.as_str(), *at).await
         }
+        Write::PutPolicyVersion { version, files } => {
+            put_policy_version(conn, version, files).await
+        }
+        Write::ActivatePolicyVersion { version, from, at } => {
+            activate_policy_version(conn, *version, *from, *at).await
+        }
     }
+}
+
+async fn put_policy_version(
+    conn: &mut SqliteConnection,
+    v: &PolicyVersion,
+    files: &str,
+) -> Result<(), StoreError> {
+    let number = super::rows::seq_param(v.version)?;
+    sqlx::query(
+        "INSERT INTO policy_versions (version, digest, policy_count, files, created_at, \
+         created_by) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(number)
+    .bind(v.digest.as_str())
+    .bind(i64::from(v.policy_count))
+    .bind(files)
+    .bind(micros(v.created_at))
+    .bind(v.created_by.as_str())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict(format!(
+                "policy version {} already exists: another upload won; retry",
+                v.version
+            ))
+        } else {
+            backend(e)
+        }
+    })?;
+    set_active_policy(conn, number, micros(v.created_at)).await
+}
+
+async fn activate_policy_version(
+    conn: &mut SqliteConnection,
+    version: u64,
+    from: Option<u64>,
+    at: Time,
+) -> Result<(), StoreError> {
+    let number = super::rows::seq_param(version)?;
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT version FROM policy_versions WHERE version = ?")
+            .bind(number)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend)?;
+    if found.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    let current: Option<i64> =
+        sqlx::query_scalar("SELECT active_version FROM policy_state WHERE id = 1")
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend)?;
+    let current = current.and_then(|v| u64::try_from(v).ok());
+    if current != from {
+        return Err(StoreError::Conflict(
+            "the active policy version changed concurrently; read it again and retry".into(),
+        ));
+    }
+    set_active_policy(conn, number, micros(at)).await
+}
+
+async fn set_active_policy(
+    conn: &mut SqliteConnection,
+    version: i64,
+    at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO policy_state (id, active_version, updated_at) VALUES (1, ?, ?) \
+         ON CONFLICT (id) DO UPDATE SET active_version = excluded.active_version, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(version)
+    .bind(at)
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
 }
 
 fn attributes_json(a: &handoff_core::Attributes) -> Result<String, StoreError> {
