@@ -65,8 +65,7 @@ impl Cursor {
         let bad = || Invalid::new("cursor", "invalid cursor");
         // `from_str_radix` alone would also take a sign (`+f`) and uppercase.
         let lower_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
-        if !s.len().is_multiple_of(2) || s.len() > MAX_CURSOR_LEN || !s.bytes().all(lower_hex)
-        {
+        if !s.len().is_multiple_of(2) || s.len() > MAX_CURSOR_LEN || !s.bytes().all(lower_hex) {
             return Err(bad());
         }
         let bytes = (0..s.len())
@@ -92,7 +91,10 @@ mod tests {
         assert!(Cursor::decode("zz").is_err());
         assert!(Cursor::decode("abc").is_err());
         assert!(Cursor::decode("ff").is_err());
-        assert!(Cursor::decode("4A").is_err(), "uppercase is not the wire form");
+        assert!(
+            Cursor::decode("4A").is_err(),
+            "uppercase is not the wire form"
+        );
         assert!(Cursor::decode("+6").is_err(), "a sign is not a hex digit");
         assert!(Cursor::decode(&"61".repeat(MAX_CURSOR_LEN / 2)).is_ok());
         assert!(Cursor::decode(&"61".repeat(MAX_CURSOR_LEN / 2 + 1)).is_err());

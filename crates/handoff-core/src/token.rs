@@ -11,17 +11,21 @@ pub enum Role {
     Admin,
     /// Read-only: inventory, credentials metadata and the audit log.
     Auditor,
+    /// Only the access evaluation API (AuthZEN): for gateways and services
+    /// that ask for decisions; no admin API at all.
+    Pdp,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Self; 2] = [Self::Admin, Self::Auditor];
+    pub const ALL: [Self; 3] = [Self::Admin, Self::Auditor, Self::Pdp];
 
     /// The lowercase word.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Admin => "admin",
             Self::Auditor => "auditor",
+            Self::Pdp => "pdp",
         }
     }
 
@@ -30,10 +34,11 @@ impl Role {
         match s {
             "admin" => Ok(Self::Admin),
             "auditor" => Ok(Self::Auditor),
+            "pdp" => Ok(Self::Pdp),
             other => Err(Invalid::new(
                 "role",
                 format!(
-                    "unknown role \"{}\": expected admin or auditor",
+                    "unknown role \"{}\": expected admin, auditor or pdp",
                     crate::identity::shorten(other)
                 ),
             )),
@@ -43,6 +48,16 @@ impl Role {
     /// Whether this role may change state.
     pub fn may_write(self) -> bool {
         matches!(self, Self::Admin)
+    }
+
+    /// Whether this role may use the admin API at all.
+    pub fn may_administer(self) -> bool {
+        matches!(self, Self::Admin | Self::Auditor)
+    }
+
+    /// Whether this role may ask the access evaluation API for decisions.
+    pub fn may_evaluate(self) -> bool {
+        matches!(self, Self::Admin | Self::Pdp)
     }
 }
 
@@ -134,6 +149,9 @@ mod tests {
         assert!(Role::Admin.may_write());
         assert!(!Role::Auditor.may_write());
         assert_eq!(Role::parse("auditor").unwrap(), Role::Auditor);
+        assert_eq!(Role::parse("pdp").unwrap(), Role::Pdp);
+        assert!(!Role::Pdp.may_write() && !Role::Pdp.may_administer() && Role::Pdp.may_evaluate());
+        assert!(!Role::Auditor.may_evaluate());
         assert!(Role::parse("root").is_err());
     }
 

@@ -119,6 +119,29 @@ impl Appender {
         answer.await.map_err(|_| AppendError::Unavailable)?
     }
 
+    /// Queues every change at once (so they can share one commit) and waits
+    /// for all of them; one result per change, in order.
+    pub async fn submit_many(&self, changes: Vec<Change>) -> Vec<Result<Record, AppendError>> {
+        let tx = self.tx.lock().await.clone();
+        let mut answers = Vec::with_capacity(changes.len());
+        for change in changes {
+            let (reply, answer) = oneshot::channel();
+            let sent = match &tx {
+                Some(tx) => tx.send(Job { change, reply }).await.is_ok(),
+                None => false,
+            };
+            answers.push(sent.then_some(answer));
+        }
+        let mut results = Vec::with_capacity(answers.len());
+        for answer in answers {
+            results.push(match answer {
+                Some(answer) => answer.await.unwrap_or(Err(AppendError::Unavailable)),
+                None => Err(AppendError::Unavailable),
+            });
+        }
+        results
+    }
+
     /// Changes waiting to be committed.
     pub fn queue_depth(&self) -> usize {
         self.sender.max_capacity() - self.sender.capacity()

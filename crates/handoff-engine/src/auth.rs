@@ -13,6 +13,8 @@ pub enum Actor {
     System,
     /// An admin token.
     Token(AdminTokenId),
+    /// A credential of an agent or service.
+    Credential(CredentialId),
 }
 
 impl Actor {
@@ -21,6 +23,7 @@ impl Actor {
         match self {
             Self::System => "system".to_owned(),
             Self::Token(id) => format!("token:{id}"),
+            Self::Credential(id) => format!("credential:{id}"),
         }
     }
 }
@@ -77,6 +80,9 @@ impl Engine {
     /// Checks an admin token for the admin API.
     pub async fn authenticate_admin(&self, secret: &str) -> Result<Admin, EngineError> {
         match self.authenticate(secret).await? {
+            Authenticated::AdminToken(t) if !t.role.may_administer() => Err(
+                EngineError::Forbidden("this token may only call the access evaluation api"),
+            ),
             Authenticated::AdminToken(t) => Ok(Admin {
                 actor: Actor::Token(t.id),
                 role: t.role,
@@ -84,6 +90,19 @@ impl Engine {
             Authenticated::Credential { .. } => Err(EngineError::Forbidden(
                 "a credential cannot use the admin api; use an admin token",
             )),
+        }
+    }
+
+    /// Checks a caller of the access evaluation (AuthZEN) API: an admin
+    /// token with the `pdp` or `admin` role, or the credential of an active
+    /// agent or service.
+    pub async fn authenticate_evaluator(&self, secret: &str) -> Result<Actor, EngineError> {
+        match self.authenticate(secret).await? {
+            Authenticated::AdminToken(t) if t.role.may_evaluate() => Ok(Actor::Token(t.id)),
+            Authenticated::AdminToken(_) => Err(EngineError::Forbidden(
+                "this token's role may not ask for access decisions; use a pdp token",
+            )),
+            Authenticated::Credential { credential, .. } => Ok(Actor::Credential(credential.id)),
         }
     }
 

@@ -20,6 +20,9 @@ pub enum EngineError {
     /// The status change is not allowed.
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    /// A policy pack was refused; every problem, with file, line and column.
+    #[error("the policy pack is invalid ({} problems)", .0.len())]
+    InvalidPack(Vec<handoff_policy::Diagnostic>),
     /// The owner is missing, unknown, not a human or not active.
     #[error(transparent)]
     Owner(#[from] OwnerError),

@@ -112,7 +112,11 @@ impl Engine {
                 Err(OwnerError::Unknown(owner.clone()).into())
             }
             (Err(e), _) => Err(e),
-            (Ok(_), _) => Ok(identity),
+            (Ok(_), _) => {
+                self.policy
+                    .identities_changed(std::slice::from_ref(&identity));
+                Ok(identity)
+            }
         }
     }
 
@@ -175,7 +179,10 @@ impl Engine {
             &quoted(id),
         )
         .await?;
-        self.identity(id).await
+        let updated = self.identity(id).await?;
+        self.policy
+            .identities_changed(std::slice::from_ref(&updated));
+        Ok(updated)
     }
 
     /// Moves an identity to `to`. Disabling or decommissioning a human flags
@@ -230,7 +237,34 @@ impl Engine {
             ))),
             other => other.map(|_| ()),
         }?;
-        self.identity(id).await
+        let changed = self.identity(id).await?;
+        let mut refreshed = vec![changed.clone()];
+        if orphan_owned {
+            refreshed.extend(self.owned_by(id).await?);
+        }
+        self.policy.identities_changed(&refreshed);
+        Ok(changed)
+    }
+
+    /// Every identity owned by `owner`.
+    async fn owned_by(&self, owner: &IdentityId) -> Result<Vec<Identity>, EngineError> {
+        let filter = IdentityFilter {
+            owner: Some(owner.clone()),
+            ..IdentityFilter::default()
+        };
+        let mut owned = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .identities(&filter, after.as_ref(), Limit::new(Some(500))?)
+                .await?;
+            owned.extend(page.items);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(owned),
+            }
+        }
     }
 }
 

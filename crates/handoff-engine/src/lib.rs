@@ -15,6 +15,7 @@ pub mod data_dir;
 pub mod error;
 pub mod inventory;
 pub mod keys;
+pub mod policy;
 pub mod tokens;
 
 pub use appender::{AppendError, Appender, AppenderSettings};
@@ -33,16 +34,20 @@ pub struct Engine {
     keys: Arc<Keys>,
     clock: Arc<dyn Clock>,
     appender: Arc<Appender>,
+    policy: Arc<policy::PolicyState>,
 }
 
 impl Engine {
-    /// Starts an engine over `store`: loads the chain head and starts the appender.
+    /// Starts an engine over `store`: loads the inventory and the active
+    /// policy version into the decision point, loads the chain head and
+    /// starts the appender.
     pub async fn start(
         store: Arc<dyn Store>,
         keys: Arc<Keys>,
         clock: Arc<dyn Clock>,
         settings: AppenderSettings,
     ) -> Result<Self, EngineError> {
+        let policy = policy::PolicyState::load(store.as_ref()).await?;
         let appender =
             Appender::start(store.clone(), keys.clone(), clock.clone(), settings).await?;
         Ok(Self {
@@ -50,6 +55,7 @@ impl Engine {
             keys,
             clock,
             appender: Arc::new(appender),
+            policy: Arc::new(policy),
         })
     }
 

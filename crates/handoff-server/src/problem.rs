@@ -140,6 +140,10 @@ pub struct Problem {
     /// A URI reference for this occurrence, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    /// Extension member: every problem found in a refused policy pack,
+    /// each `{file, line, column, message}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<serde_json::Value>>,
 }
 
 impl Problem {
@@ -151,6 +155,7 @@ impl Problem {
             status: code.status().as_u16(),
             detail: detail.into(),
             instance: None,
+            errors: None,
         }
     }
 
@@ -221,6 +226,22 @@ impl From<EngineError> for Problem {
             EngineError::Conflict(m) => Self::new(Code::Conflict, m),
             EngineError::Transition(e) => Self::new(Code::Conflict, e.to_string()),
             EngineError::Owner(e) => Self::new(Code::Unprocessable, e.to_string()),
+            EngineError::InvalidPack(diagnostics) => {
+                let mut p = Self::new(
+                    Code::Unprocessable,
+                    format!(
+                        "the policy pack is invalid: {} problem(s); nothing was changed",
+                        diagnostics.len()
+                    ),
+                );
+                p.errors = Some(
+                    diagnostics
+                        .iter()
+                        .filter_map(|d| serde_json::to_value(d).ok())
+                        .collect(),
+                );
+                p
+            }
             EngineError::Unauthenticated(m) => Self::new(Code::Unauthenticated, m),
             EngineError::Forbidden(m) => Self::new(Code::Forbidden, m),
             e @ EngineError::AuditUnavailable => Self::new(Code::Unavailable, e.to_string()),

@@ -9,5 +9,6 @@
 )]
 
 mod appender;
+mod policy;
 mod support;
 mod use_cases;
