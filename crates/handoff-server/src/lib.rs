@@ -10,6 +10,7 @@ pub mod config;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+pub mod schema;
 pub mod serve;
 pub mod tls;
 pub mod wire;

@@ -1,13 +1,15 @@
 //! The OpenAPI 3.1 description of the API, served at `GET /openapi.json`.
 //!
 //! Built by utoipa from the `#[utoipa::path]` annotations on the handlers
-//! and the wire types' schemas. The responses every `/v1/` operation can
-//! give (400, 401, 403, 500, 503, and 413/415 for those with a body) are
-//! added here once rather than repeated on each handler.
+//! and the wire types' schemas (the constraints on values come from
+//! [`crate::schema`]). The responses every `/v1/` operation can give (401,
+//! 500, 503; 403 unless it takes any secret; 400 when it has input; 413 and
+//! 415 when it has a body) are added here once rather than repeated on each
+//! handler.
 
 use crate::api::{audit, credentials, identities, service, tokens};
 use crate::problem::{CONTENT_TYPE, Code, Problem};
-use crate::wire;
+use crate::{schema, wire};
 use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
@@ -45,6 +47,18 @@ use utoipa::{Modify, OpenApi};
     ),
     components(schemas(
         Problem,
+        schema::IdentityId,
+        schema::HumanId,
+        schema::NonHumanId,
+        schema::CredentialId,
+        schema::AdminTokenId,
+        schema::Environment,
+        schema::Cursor,
+        schema::IdentityKind,
+        schema::IdentityStatus,
+        schema::AdminRole,
+        schema::Lifetime,
+        schema::Attributes,
         wire::CreateIdentity,
         wire::UpdateIdentity,
         wire::SetStatus,
@@ -103,16 +117,18 @@ impl Modify for BearerScheme {
 struct CommonProblems;
 
 /// Codes every `/v1/` operation may answer.
-const V1_CODES: [Code; 5] = [
-    Code::InvalidRequest,
-    Code::Unauthenticated,
-    Code::Forbidden,
-    Code::Internal,
-    Code::Unavailable,
-];
+const V1_CODES: [Code; 3] = [Code::Unauthenticated, Code::Internal, Code::Unavailable];
+
+/// Codes an operation with parameters or a body may answer.
+const INPUT_CODES: [Code; 1] = [Code::InvalidRequest];
 
 /// Codes an operation with a request body may answer.
 const BODY_CODES: [Code; 2] = [Code::PayloadTooLarge, Code::UnsupportedMediaType];
+
+/// Operations that answer for any bearer secret, so never refuse one with
+/// 403: every other `/v1/` operation wants an admin token (of the admin role
+/// to change state).
+const ANY_SECRET: [&str; 1] = ["whoami"];
 
 fn response_name(code: Code) -> String {
     code.as_str()
@@ -153,8 +169,15 @@ impl Modify for CommonProblems {
             ];
             for op in operations.into_iter().flatten() {
                 let with_body = op.request_body.is_some();
+                let with_input = with_body || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let admin_only = !op
+                    .operation_id
+                    .as_deref()
+                    .is_some_and(|id| ANY_SECRET.contains(&id));
                 let codes = V1_CODES
                     .iter()
+                    .chain(INPUT_CODES.iter().filter(|_| with_input))
+                    .chain([Code::Forbidden].iter().filter(|_| admin_only))
                     .filter(|_| v1)
                     .chain(BODY_CODES.iter().filter(|_| with_body));
                 for code in codes {
@@ -190,6 +213,147 @@ pub fn json() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use handoff_core::credential::MAX_DESCRIPTION_LEN;
+    use handoff_core::page::{MAX_CURSOR_LEN, MAX_LIMIT};
+    use handoff_core::token::MAX_TOKEN_NAME_LEN;
+    use handoff_engine::credentials::{MAX_TTL_SECONDS, MIN_TTL_SECONDS};
+    use handoff_engine::inventory::MAX_REASON_LEN;
+    use serde_json::Value;
+
+    fn doc() -> Value {
+        serde_json::from_str(json()).unwrap()
+    }
+
+    /// The schema of query parameter `name` of `GET path`.
+    fn query_schema(v: &Value, path: &str, name: &str) -> Value {
+        v["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no parameter {name} on {path}"))["schema"]
+            .clone()
+    }
+
+    /// Numbers the derive takes only as literals are written in the wire
+    /// types; these pin them to the constants the server enforces.
+    #[test]
+    fn document_limits_equal_the_enforced_constants() {
+        let v = doc();
+        let schemas = &v["components"]["schemas"];
+        let reason = &schemas["SetStatus"]["properties"]["reason"];
+        assert_eq!(reason["maxLength"], MAX_REASON_LEN);
+        let description = &schemas["IssueCredential"]["properties"]["description"];
+        assert_eq!(description["maxLength"], MAX_DESCRIPTION_LEN);
+        let name = &schemas["CreateAdminToken"]["properties"]["name"];
+        assert_eq!(name["maxLength"], MAX_TOKEN_NAME_LEN);
+        assert_eq!(name["minLength"], 1);
+        for text in [reason, description, name] {
+            assert_eq!(text["pattern"], schema::NO_CONTROL_PATTERN);
+        }
+
+        let limit = query_schema(&v, "/v1/identities", "limit");
+        assert_eq!(limit["minimum"], 1);
+        assert_eq!(limit["maximum"], MAX_LIMIT);
+
+        let lifetime = &schemas["Lifetime"];
+        assert_eq!(lifetime["minimum"], MIN_TTL_SECONDS);
+        assert_eq!(lifetime["maximum"], MAX_TTL_SECONDS);
+        assert_eq!(schemas["Cursor"]["maxLength"], MAX_CURSOR_LEN);
+
+        let range = query_schema(&v, "/v1/audit", "range");
+        let [page, tail] = [&range["oneOf"][0], &range["oneOf"][1]];
+        assert_eq!(
+            page["properties"]["limit"]["maximum"],
+            wire::AUDIT_MAX_LIMIT
+        );
+        assert_eq!(page["properties"]["after"]["maximum"], u64::MAX);
+        assert_eq!(tail["properties"]["tail"]["maximum"], wire::AUDIT_MAX_LIMIT);
+        assert_eq!(tail["required"], serde_json::json!(["tail"]));
+        for shape in [page, tail] {
+            assert_eq!(shape["additionalProperties"], false);
+        }
+    }
+
+    #[test]
+    fn word_lists_come_from_the_core() {
+        let v = doc();
+        let schemas = &v["components"]["schemas"];
+        let words = |name: &str| -> Vec<String> {
+            serde_json::from_value(schemas[name]["enum"].clone()).unwrap()
+        };
+        assert_eq!(words("IdentityKind"), ["human", "agent", "service"]);
+        assert_eq!(
+            words("IdentityStatus"),
+            ["active", "suspended", "disabled", "decommissioned"]
+        );
+        assert_eq!(
+            words("AdminRole"),
+            handoff_core::Role::ALL.map(|r| r.as_str().to_owned())
+        );
+    }
+
+    /// A new route whose id is a bare string would let generated requests
+    /// through the document that the server then refuses.
+    #[test]
+    fn every_path_parameter_is_a_constrained_id() {
+        let v = doc();
+        for (path, item) in v["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    if p["in"] != "path" {
+                        continue;
+                    }
+                    let reference = p["schema"]["$ref"].as_str().unwrap_or_default();
+                    let name = reference.trim_start_matches("#/components/schemas/");
+                    let pattern = &v["components"]["schemas"][name]["pattern"];
+                    assert!(pattern.is_string(), "{method} {path}: {}", p["name"]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn patch_needs_a_field_and_create_states_the_ownership_rule() {
+        let v = doc();
+        let schemas = &v["components"]["schemas"];
+        assert_eq!(schemas["UpdateIdentity"]["minProperties"], 1);
+        let shapes = schemas["CreateIdentity"]["oneOf"].as_array().unwrap();
+        let [human, non_human] = [&shapes[0], &shapes[1]];
+        assert_eq!(human["properties"]["owner"]["type"], "null");
+        assert_eq!(human["required"], serde_json::json!(["id"]));
+        assert_eq!(
+            non_human["properties"]["owner"]["$ref"],
+            "#/components/schemas/HumanId"
+        );
+        assert_eq!(non_human["required"], serde_json::json!(["id", "owner"]));
+    }
+
+    #[test]
+    fn statuses_are_documented_only_where_they_can_happen() {
+        let v = doc();
+        let statuses = |path: &str, method: &str| -> Vec<String> {
+            let mut codes: Vec<String> = v["paths"][path][method]["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            codes.sort();
+            codes
+        };
+        assert_eq!(statuses("/v1/whoami", "get"), ["200", "401", "500", "503"]);
+        assert_eq!(
+            statuses("/v1/admin-tokens", "get"),
+            ["200", "401", "403", "500", "503"]
+        );
+        assert_eq!(
+            statuses("/v1/identities/{id}", "patch"),
+            [
+                "200", "400", "401", "403", "404", "409", "413", "415", "500", "503"
+            ]
+        );
+    }
 
     #[test]
     fn response_names_are_pascal_case() {

@@ -7,6 +7,7 @@
 //! 400 with the core's message. Responses are built from domain types;
 //! times are RFC 3339 UTC with microseconds. Nothing here calls the engine.
 
+use crate::schema;
 use chrono::SecondsFormat;
 use handoff_audit::{Record, Report};
 use handoff_core::{
@@ -33,6 +34,47 @@ fn time_opt(t: Option<Time>) -> Option<String> {
     t.map(time)
 }
 
+/// An optional integer, also when written with a zero fraction (`60.0`):
+/// JSON has one number type, and JSON Schema's `integer` admits both
+/// spellings (JSON Schema Validation 2020-12 §6.1.1).
+fn whole_number<'de, D>(d: D) -> Result<Option<i64>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    use serde::de::{Error, Unexpected};
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(i) = n.as_i64() {
+        return Ok(Some(i));
+    }
+    if let Some(u) = n.as_u64() {
+        return Err(D::Error::invalid_value(
+            Unexpected::Unsigned(u),
+            &"a whole number of seconds",
+        ));
+    }
+    let f = n.as_f64().unwrap_or(f64::NAN);
+    // -2^63 and 2^63 are exact in f64, so a whole `f` in between casts exactly.
+    if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 {
+        Ok(Some(f as i64))
+    } else {
+        Err(D::Error::invalid_type(
+            Unexpected::Float(f),
+            &"a whole number of seconds",
+        ))
+    }
+}
+
+/// A field that is present, whatever its value (`null` included); with
+/// `#[serde(default)]`, absent is `None`.
+fn given<'de, D>(d: D) -> Result<Option<serde_json::Value>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    serde_json::Value::deserialize(d).map(Some)
+}
+
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
 fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -44,10 +86,10 @@ where
 
 // ---------------------------------------------------------------- identities
 
-/// Body of `POST /v1/identities`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+/// Body of `POST /v1/identities`. Its schema is [`crate::schema`]'s: the
+/// ownership rule makes it two shapes, which a derive cannot say.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"id": "agent:support-bot", "owner": "human:alice@example.com", "environment": "prod", "attributes": {"team": "support"}}))]
 pub struct CreateIdentity {
     /// `<kind>:<name>`, kind one of human, agent, service.
     pub id: String,
@@ -59,7 +101,6 @@ pub struct CreateIdentity {
     pub environment: Option<String>,
     /// Free-form JSON object.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
     pub attributes: Option<serde_json::Value>,
 }
 
@@ -90,15 +131,16 @@ impl CreateIdentity {
 /// Body of `PATCH /v1/identities/{id}`.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"environment": "staging", "attributes": {"team": "support"}}))]
+#[schema(min_properties = 1, example = json!({"environment": "staging", "attributes": {"team": "support"}}))]
 pub struct UpdateIdentity {
     /// New environment; `null` clears it, absent leaves it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<schema::Environment>)]
     pub environment: Option<Option<String>>,
     /// New attributes, replacing the whole object; absent leaves them.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    /// `null` is refused rather than read as absent: send `{}` to clear.
+    #[serde(default, deserialize_with = "given")]
+    #[schema(value_type = schema::Attributes)]
     pub attributes: Option<serde_json::Value>,
 }
 
@@ -123,9 +165,12 @@ impl UpdateIdentity {
 #[schema(example = json!({"status": "suspended", "reason": "owner left the team"}))]
 pub struct SetStatus {
     /// active, suspended, disabled or decommissioned.
+    #[schema(value_type = schema::IdentityStatus)]
     pub status: String,
-    /// Why; recorded in the audit log.
+    /// Why, recorded in the audit log: at most 512 bytes of UTF-8, no
+    /// control characters.
     #[serde(default)]
+    #[schema(max_length = 512, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub reason: Option<String>,
 }
 
@@ -142,18 +187,24 @@ impl SetStatus {
 #[into_params(parameter_in = Query)]
 pub struct ListIdentities {
     /// Only this kind: human, agent or service.
+    #[param(value_type = Option<schema::IdentityKind>)]
     pub kind: Option<String>,
     /// Only this status.
+    #[param(value_type = Option<schema::IdentityStatus>)]
     pub status: Option<String>,
-    /// Only identities owned by this human.
+    /// Only identities owned by this identity (only humans own).
+    #[param(value_type = Option<schema::IdentityId>)]
     pub owner: Option<String>,
     /// Only this environment.
+    #[param(value_type = Option<schema::Environment>)]
     pub environment: Option<String>,
     /// Only orphan candidates (`true`) or only the others (`false`).
     pub orphaned: Option<bool>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(value_type = Option<schema::Cursor>)]
     pub cursor: Option<String>,
 }
 
@@ -188,21 +239,26 @@ impl ListIdentities {
     "created_at": "2026-11-22T17:00:00.000000Z", "updated_at": "2026-11-22T17:00:00.000000Z"}))]
 pub struct IdentityBody {
     /// `<kind>:<name>`.
+    #[schema(value_type = schema::IdentityId)]
     pub id: String,
     /// human, agent or service.
+    #[schema(value_type = schema::IdentityKind)]
     pub kind: String,
     /// The part after the colon.
     pub name: String,
     /// The owning human, for agents and services.
+    #[schema(value_type = Option<schema::HumanId>)]
     pub owner: Option<String>,
     /// Environment label.
+    #[schema(value_type = Option<schema::Environment>)]
     pub environment: Option<String>,
     /// Free-form attributes.
-    #[schema(value_type = Object)]
+    #[schema(value_type = schema::Attributes)]
     pub attributes: serde_json::Value,
     /// Where the record came from (`manual`).
     pub source: String,
     /// active, suspended, disabled or decommissioned.
+    #[schema(value_type = schema::IdentityStatus)]
     pub status: String,
     /// Whether its owner was disabled or decommissioned.
     pub orphaned: bool,
@@ -257,11 +313,14 @@ impl From<Page<Identity>> for IdentityPage {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"description": "ci", "expires_in": 86400}))]
 pub struct IssueCredential {
-    /// Free text for operators (default empty).
+    /// Free text for operators (default empty): at most 256 bytes of UTF-8,
+    /// no control characters.
     #[serde(default)]
+    #[schema(max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub description: Option<String>,
-    /// Lifetime in seconds, 60 s to 10 years; absent means no expiry.
-    #[serde(default)]
+    /// Lifetime in seconds; absent means no expiry.
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(value_type = Option<schema::Lifetime>)]
     pub expires_in: Option<i64>,
 }
 
@@ -294,8 +353,10 @@ impl CredentialState {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct CredentialBody {
     /// `cred_<16 hex>`.
+    #[schema(value_type = schema::CredentialId)]
     pub id: String,
     /// The agent or service it authenticates.
+    #[schema(value_type = schema::NonHumanId)]
     pub identity: String,
     /// Free text.
     pub description: String,
@@ -354,12 +415,19 @@ pub struct CredentialList {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "ci", "role": "auditor", "expires_in": 3600}))]
 pub struct CreateAdminToken {
-    /// Operator-chosen name, 1 to 64 bytes.
+    /// Operator-chosen name: 1 to 64 bytes of UTF-8, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub name: String,
-    /// admin or auditor.
+    /// What it may do.
+    #[schema(value_type = schema::AdminRole)]
     pub role: String,
-    /// Lifetime in seconds, 60 s to 10 years; absent means no expiry.
-    #[serde(default)]
+    /// Lifetime in seconds; absent means no expiry.
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(value_type = Option<schema::Lifetime>)]
     pub expires_in: Option<i64>,
 }
 
@@ -374,10 +442,12 @@ impl CreateAdminToken {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct AdminTokenBody {
     /// `tok_<16 hex>`.
+    #[schema(value_type = schema::AdminTokenId)]
     pub id: String,
     /// Operator-chosen name.
     pub name: String,
-    /// admin or auditor.
+    /// What it may do.
+    #[schema(value_type = schema::AdminRole)]
     pub role: String,
     /// When it was created.
     #[schema(format = DateTime)]
@@ -428,15 +498,19 @@ pub enum Whoami {
     /// An admin token.
     AdminToken {
         /// `tok_…`.
+        #[schema(value_type = schema::AdminTokenId)]
         id: String,
-        /// admin or auditor.
+        /// What it may do.
+        #[schema(value_type = schema::AdminRole)]
         role: String,
     },
     /// A credential of an active agent or service.
     Credential {
         /// `cred_…`.
+        #[schema(value_type = schema::CredentialId)]
         id: String,
         /// The identity it authenticates.
+        #[schema(value_type = schema::NonHumanId)]
         identity: String,
     },
 }
@@ -459,9 +533,9 @@ impl From<Authenticated> for Whoami {
 // --------------------------------------------------------------------- audit
 
 /// Query of `GET /v1/audit`: `after`/`limit` to page forward, or `tail`.
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+/// Its parameters are [`crate::schema`]'s: they exclude each other.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
 pub struct ListAudit {
     /// Return records with a sequence number above this (default 0).
     pub after: Option<u64>,

@@ -3,6 +3,7 @@
 use super::extract::{JsonBody, PathId, Reader, Writer};
 use super::{AppState, created, location};
 use crate::problem::Problem;
+use crate::schema;
 use crate::wire::{CredentialBody, CredentialList, IssueCredential, IssuedCredential};
 use axum::Json;
 use axum::extract::State;
@@ -13,11 +14,15 @@ use handoff_core::{CredentialId, IdentityId};
 /// answer and nowhere else, ever.
 #[utoipa::path(
     post, path = "/v1/identities/{id}/credentials", tag = "credentials", operation_id = "issue_credential",
-    params(("id" = String, Path, description = "agent or service id, percent-encoded")),
+    params(("id" = schema::NonHumanId, Path, description = "agent or service id, percent-encoded in the path")),
     request_body = IssueCredential,
     responses(
         (status = 201, description = "the credential and its secret", body = IssuedCredential,
-            headers(("location" = String, description = "the credential's url"))),
+            headers(("location" = String, description = "the credential's url")),
+            links(
+                ("show" = (operation_id = "show_credential", parameters(("credential_id" = "$response.body#/credential/id")))),
+                ("revoke" = (operation_id = "revoke_credential", parameters(("credential_id" = "$response.body#/credential/id")))),
+            )),
         (status = 404, description = "no such identity", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "the identity is not active", body = Problem, content_type = "application/problem+json"),
     ),
@@ -45,7 +50,7 @@ pub(crate) async fn issue(
 /// Lists an identity's credentials, newest first.
 #[utoipa::path(
     get, path = "/v1/identities/{id}/credentials", tag = "credentials", operation_id = "list_credentials",
-    params(("id" = String, Path, description = "identity id, percent-encoded")),
+    params(("id" = schema::IdentityId, Path, description = "identity id, percent-encoded in the path")),
     responses(
         (status = 200, description = "the credentials", body = CredentialList),
         (status = 404, description = "no such identity", body = Problem, content_type = "application/problem+json"),
@@ -69,7 +74,7 @@ pub(crate) async fn list(
 /// Reads one credential's metadata.
 #[utoipa::path(
     get, path = "/v1/credentials/{credential_id}", tag = "credentials", operation_id = "show_credential",
-    params(("credential_id" = String, Path, description = "cred_ and 16 hex digits")),
+    params(("credential_id" = schema::CredentialId, Path, description = "the credential's id")),
     responses(
         (status = 200, description = "the credential", body = CredentialBody),
         (status = 404, description = "no such credential", body = Problem, content_type = "application/problem+json"),
@@ -91,7 +96,7 @@ pub(crate) async fn show(
 /// Revokes a credential; it stops authenticating at once.
 #[utoipa::path(
     post, path = "/v1/credentials/{credential_id}/revoke", tag = "credentials", operation_id = "revoke_credential",
-    params(("credential_id" = String, Path, description = "cred_ and 16 hex digits")),
+    params(("credential_id" = schema::CredentialId, Path, description = "the credential's id")),
     responses(
         (status = 200, description = "the revoked credential", body = CredentialBody),
         (status = 404, description = "no such credential", body = Problem, content_type = "application/problem+json"),

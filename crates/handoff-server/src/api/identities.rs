@@ -4,6 +4,7 @@
 use super::extract::{JsonBody, PathId, QueryParams, Reader, Writer};
 use super::{AppState, created, location};
 use crate::problem::Problem;
+use crate::schema;
 use crate::wire::{
     CreateIdentity, IdentityBody, IdentityPage, ListIdentities, SetStatus, UpdateIdentity,
 };
@@ -18,7 +19,13 @@ use handoff_core::IdentityId;
     request_body = CreateIdentity,
     responses(
         (status = 201, description = "the identity was created", body = IdentityBody,
-            headers(("location" = String, description = "the identity's url"))),
+            headers(("location" = String, description = "the identity's url")),
+            links(
+                ("show" = (operation_id = "show_identity", parameters(("id" = "$response.body#/id")))),
+                ("update" = (operation_id = "update_identity", parameters(("id" = "$response.body#/id")))),
+                ("set_status" = (operation_id = "set_identity_status", parameters(("id" = "$response.body#/id")))),
+                ("credentials" = (operation_id = "list_credentials", parameters(("id" = "$response.body#/id")))),
+            )),
         (status = 409, description = "the id exists", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "owner missing, unknown, not a human, not active, or given to a human",
             body = Problem, content_type = "application/problem+json"),
@@ -58,7 +65,7 @@ pub(crate) async fn list(
 /// Reads one identity.
 #[utoipa::path(
     get, path = "/v1/identities/{id}", tag = "identities", operation_id = "show_identity",
-    params(("id" = String, Path, description = "identity id, percent-encoded", example = "agent%3Asupport-bot")),
+    params(("id" = schema::IdentityId, Path, description = "identity id, percent-encoded in the path")),
     responses(
         (status = 200, description = "the identity", body = IdentityBody),
         (status = 404, description = "no such identity", body = Problem, content_type = "application/problem+json"),
@@ -76,11 +83,13 @@ pub(crate) async fn show(
 /// Replaces an identity's environment and/or attributes.
 #[utoipa::path(
     patch, path = "/v1/identities/{id}", tag = "identities", operation_id = "update_identity",
-    params(("id" = String, Path, description = "identity id, percent-encoded")),
+    params(("id" = schema::IdentityId, Path, description = "identity id, percent-encoded in the path")),
     request_body = UpdateIdentity,
     responses(
         (status = 200, description = "the updated identity", body = IdentityBody),
         (status = 404, description = "no such identity", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the identity is decommissioned; its record is frozen",
+            body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -101,7 +110,7 @@ pub(crate) async fn update(
 /// human marks what it owns as orphaned.
 #[utoipa::path(
     post, path = "/v1/identities/{id}/status", tag = "identities", operation_id = "set_identity_status",
-    params(("id" = String, Path, description = "identity id, percent-encoded")),
+    params(("id" = schema::IdentityId, Path, description = "identity id, percent-encoded in the path")),
     request_body = SetStatus,
     responses(
         (status = 200, description = "the identity in its new status", body = IdentityBody),

@@ -4,6 +4,7 @@
 use super::extract::{Bearer, JsonBody, PathId, Reader, Writer};
 use super::{AppState, created, location};
 use crate::problem::Problem;
+use crate::schema;
 use crate::wire::{AdminTokenBody, AdminTokenList, CreateAdminToken, CreatedAdminToken, Whoami};
 use axum::Json;
 use axum::extract::State;
@@ -16,7 +17,11 @@ use handoff_core::AdminTokenId;
     request_body = CreateAdminToken,
     responses(
         (status = 201, description = "the token and its secret", body = CreatedAdminToken,
-            headers(("location" = String, description = "the token's url"))),
+            headers(("location" = String, description = "the token's url")),
+            links(
+                ("show" = (operation_id = "show_admin_token", parameters(("token_id" = "$response.body#/token/id")))),
+                ("revoke" = (operation_id = "revoke_admin_token", parameters(("token_id" = "$response.body#/token/id")))),
+            )),
     ),
     security(("bearer" = []))
 )]
@@ -57,7 +62,7 @@ pub(crate) async fn list(
 /// Reads one admin token's metadata.
 #[utoipa::path(
     get, path = "/v1/admin-tokens/{token_id}", tag = "admin-tokens", operation_id = "show_admin_token",
-    params(("token_id" = String, Path, description = "tok_ and 16 hex digits")),
+    params(("token_id" = schema::AdminTokenId, Path, description = "the admin token's id")),
     responses(
         (status = 200, description = "the token", body = AdminTokenBody),
         (status = 404, description = "no such token", body = Problem, content_type = "application/problem+json"),
@@ -75,7 +80,7 @@ pub(crate) async fn show(
 /// Revokes an admin token; the last usable admin-role token cannot be revoked.
 #[utoipa::path(
     post, path = "/v1/admin-tokens/{token_id}/revoke", tag = "admin-tokens", operation_id = "revoke_admin_token",
-    params(("token_id" = String, Path, description = "tok_ and 16 hex digits")),
+    params(("token_id" = schema::AdminTokenId, Path, description = "the admin token's id")),
     responses(
         (status = 200, description = "the revoked token", body = AdminTokenBody),
         (status = 404, description = "no such token", body = Problem, content_type = "application/problem+json"),

@@ -199,3 +199,47 @@ async fn unknown_and_invalid_credential_ids() {
         .await
         .assert_problem(404, "not-found");
 }
+
+/// Regression: `expires_in` was read as an `i64`, so `86400.0` (the same
+/// JSON number, and an `integer` to JSON Schema) was refused with a 400.
+#[tokio::test]
+async fn expires_in_with_a_zero_fraction_is_accepted_not_rejected() {
+    let h = with_agent().await;
+    let r = h
+        .post(
+            "/v1/identities/agent%3Abot/credentials",
+            json!({"expires_in": 86400.0}),
+        )
+        .await;
+    let v = r.expect(201);
+    assert_eq!(
+        v["credential"]["expires_at"], "2026-11-23T17:00:00.000000Z",
+        "{}",
+        r.text
+    );
+    let token = h
+        .post(
+            "/v1/admin-tokens",
+            json!({"name": "ci", "role": "auditor", "expires_in": 3600.0}),
+        )
+        .await;
+    assert_eq!(
+        token.expect(201)["token"]["expires_at"],
+        "2026-11-22T18:00:00.000000Z"
+    );
+    let before = h.audit_head().await;
+    for expires_in in [
+        json!(86400.5),
+        json!(59.0),
+        json!(1e300),
+        json!(18446744073709551615u64),
+    ] {
+        h.post(
+            "/v1/identities/agent%3Abot/credentials",
+            json!({"expires_in": expires_in}),
+        )
+        .await
+        .assert_problem(400, "invalid-request");
+    }
+    assert_eq!(h.audit_head().await, before);
+}

@@ -329,3 +329,53 @@ async fn suspending_a_human_does_not_orphan() {
     let orphans = h.get("/v1/identities?orphaned=true").await;
     assert_eq!(orphans.expect(200)["items"], json!([]));
 }
+
+/// Regression: `u8::from_str_radix` takes a sign, so `+6` was read as the
+/// byte 6 and a cursor the server never wrote was accepted.
+#[tokio::test]
+async fn cursor_with_a_plus_sign_is_rejected_not_read_as_hex() {
+    let h = Harness::new().await;
+    h.human("alice").await;
+    for cursor in ["%2B6", "%2B6%2B6", "4A"] {
+        h.get(&format!("/v1/identities?cursor={cursor}"))
+            .await
+            .assert_problem(400, "invalid-request");
+    }
+    let first = h.get("/v1/identities?limit=1").await;
+    assert_eq!(first.expect(200)["items"][0]["id"], "human:alice");
+}
+
+/// Regression: `"attributes": null` in a PATCH was read as absent, so
+/// `{"environment": "x", "attributes": null}` silently kept the attributes
+/// and `{"attributes": null}` was refused as an empty update.
+#[tokio::test]
+async fn patch_with_null_attributes_is_rejected_not_ignored() {
+    let h = Harness::new().await;
+    h.post(
+        "/v1/identities",
+        json!({"id": "human:alice", "attributes": {"team": "a"}}),
+    )
+    .await
+    .expect(201);
+    let before = h.audit_head().await;
+    for body in [
+        json!({"attributes": null}),
+        json!({"environment": "prod", "attributes": null}),
+    ] {
+        let r = h.patch("/v1/identities/human%3Aalice", body).await;
+        r.assert_problem(400, "invalid-request");
+        assert!(
+            r.json["detail"].as_str().unwrap().contains("attributes"),
+            "{}",
+            r.text
+        );
+    }
+    assert_eq!(h.audit_head().await, before);
+    let alice = h.get("/v1/identities/human%3Aalice").await;
+    assert_eq!(alice.expect(200)["attributes"], json!({"team": "a"}));
+    assert_eq!(alice.json["environment"], Value::Null);
+    let cleared = h
+        .patch("/v1/identities/human%3Aalice", json!({"attributes": {}}))
+        .await;
+    assert_eq!(cleared.expect(200)["attributes"], json!({}));
+}
