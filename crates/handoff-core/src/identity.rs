@@ -153,8 +153,9 @@ fn validate_name(name: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// Cuts user input for echoing in messages, so an error never repeats a huge value.
-pub(crate) fn shorten(s: &str) -> String {
+/// Cuts user input for echoing in messages, so an error never repeats a
+/// huge value: at most 64 bytes, then `…`.
+pub fn shorten(s: &str) -> String {
     const MAX: usize = 64;
     if s.len() <= MAX {
         return s.to_owned();

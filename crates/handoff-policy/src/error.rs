@@ -86,18 +86,7 @@ pub enum PackError {
     },
 }
 
-/// Cuts user input for echoing in messages, so an error never repeats a huge value.
-pub(crate) fn shorten(s: &str) -> String {
-    const MAX: usize = 64;
-    if s.len() <= MAX {
-        return s.to_owned();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", s.get(..end).unwrap_or_default())
-}
+pub(crate) use handoff_core::identity::shorten;
 
 #[cfg(test)]
 mod tests {
