@@ -59,6 +59,9 @@ pub(crate) struct ApiError {
     pub(crate) detail: String,
     /// A hint for the user, if there is an obvious next step.
     pub(crate) hint: Option<&'static str>,
+    /// The problem's `errors` member (a refused policy pack), each as
+    /// `file:line:column: message`.
+    pub(crate) errors: Vec<String>,
 }
 
 impl fmt::Display for ApiError {
@@ -123,6 +126,17 @@ impl Client {
         self.send(req).await
     }
 
+    /// `PUT path` with a JSON body; the answer with its status (a PUT
+    /// tells "created" from "unchanged" by 201 and 200).
+    pub(crate) async fn put(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        self.send_with_status(self.http.put(self.url(path)).json(body))
+            .await
+    }
+
     /// `PATCH path` with a JSON body.
     pub(crate) async fn patch(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         self.send(self.http.patch(self.url(path)).json(body)).await
@@ -133,6 +147,10 @@ impl Client {
     }
 
     async fn send(&self, req: RequestBuilder) -> anyhow::Result<Value> {
+        Ok(self.send_with_status(req).await?.1)
+    }
+
+    async fn send_with_status(&self, req: RequestBuilder) -> anyhow::Result<(StatusCode, Value)> {
         let req = match &self.token {
             Some(token) => req.bearer_auth(token),
             None => req,
@@ -142,11 +160,12 @@ impl Client {
         let body = resp.bytes().await.map_err(|e| self.transport_error(&e))?;
         if status.is_success() {
             if body.is_empty() {
-                return Ok(Value::Null);
+                return Ok((status, Value::Null));
             }
-            return serde_json::from_slice(&body).with_context(|| {
+            let value = serde_json::from_slice(&body).with_context(|| {
                 format!("the server at {} answered with invalid JSON", self.base)
-            });
+            })?;
+            return Ok((status, value));
         }
         Err(self.problem(status, &body).into())
     }
@@ -172,10 +191,17 @@ impl Client {
             ),
             _ => None,
         };
+        let errors = parsed
+            .as_ref()
+            .and_then(|v| v.get("errors"))
+            .and_then(Value::as_array)
+            .map(|list| list.iter().map(diagnostic_line).collect())
+            .unwrap_or_default();
         ApiError {
             status,
             detail,
             hint,
+            errors,
         }
     }
 
@@ -196,6 +222,24 @@ impl Client {
         } else {
             anyhow!("request to {} failed: {cause}", self.base)
         }
+    }
+}
+
+/// One entry of a problem's `errors` member as `file:line:column: message`
+/// (or its JSON text when it has another shape).
+fn diagnostic_line(entry: &Value) -> String {
+    let text = |key: &str| entry.get(key).and_then(Value::as_str);
+    let number = |key: &str| entry.get(key).and_then(Value::as_u64);
+    match (
+        text("file"),
+        number("line"),
+        number("column"),
+        text("message"),
+    ) {
+        (Some(file), Some(line), Some(column), Some(message)) => {
+            format!("{file}:{line}:{column}: {message}")
+        }
+        _ => entry.to_string(),
     }
 }
 
@@ -317,5 +361,27 @@ mod tests {
         assert_eq!(e.to_string(), "identity \"human:a\" already exists (409)");
         let e = client.problem(StatusCode::BAD_GATEWAY, b"<html>");
         assert_eq!(e.to_string(), "bad gateway (502)");
+        assert!(e.errors.is_empty());
+    }
+
+    #[test]
+    fn pack_problems_keep_every_diagnostic() {
+        let global = Global {
+            addr: "http://127.0.0.1:1".into(),
+            token: Some("t".into()),
+            output: crate::output::Format::Table,
+            log_format: None,
+            ca_cert: None,
+        };
+        let client = Client::new(&global).unwrap();
+        let body = br#"{"status":422,"detail":"the policy pack is invalid","errors":[{"file":"a.cedar","line":2,"column":5,"message":"unexpected token"},{"odd":1}]}"#;
+        let e = client.problem(StatusCode::UNPROCESSABLE_ENTITY, body);
+        assert_eq!(
+            e.errors,
+            vec![
+                "a.cedar:2:5: unexpected token".to_owned(),
+                "{\"odd\":1}".to_owned()
+            ]
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The `handoff` binary: runs the server (`handoff serve`), administers a
 //! running server over its HTTP API (identities, credentials, admin tokens,
-//! the audit log) and verifies an audit log offline, straight from a data
-//! directory.
+//! policy packs, the audit log), validates and tests a policy pack offline,
+//! and verifies an audit log offline, straight from a data directory.
 //!
 //! This file holds the command-line grammar and the dispatch; the HTTP
 //! plumbing lives in [`client`], rendering in [`output`] and each command
@@ -34,11 +34,13 @@ Examples:
   handoff identity create human:alice@example.com
   handoff identity create agent:support-bot --owner human:alice@example.com --env prod
   handoff identity list --kind agent --output json
+  handoff policy push ./policies
   handoff audit verify --data-dir ./handoff-data
 
 Exit status:
   0  success
-  1  failure: the server refused the request, could not be reached, or a file could not be read
+  1  failure: the server refused the request, could not be reached, a file could not be read,
+     a policy pack is invalid or a policy test failed
   2  usage error: unknown command, missing or invalid argument
   3  audit verify: the audit log is broken
 
@@ -133,7 +135,8 @@ enum Command {
             handoff serve\n  \
             handoff serve --data-dir /var/lib/handoff --listen 0.0.0.0:8443 \\\n      \
             --tls-cert cert.pem --tls-key key.pem\n  \
-            handoff serve --config handoff.toml --log-format json"
+            handoff serve --config handoff.toml --log-format json\n  \
+            handoff serve --policy-pack ./policies"
     )]
     Serve(ServeArgs),
 
@@ -177,6 +180,18 @@ enum Command {
             HANDOFF_TOKEN=hfc_... handoff whoami --output json"
     )]
     Whoami,
+
+    /// Push, list, show and roll back policy packs; validate and test them offline
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+            handoff policy validate ./policies\n  \
+            handoff policy test ./policies\n  \
+            handoff policy push ./policies\n  \
+            handoff policy list\n  \
+            handoff policy rollback 3"
+    )]
+    Policy(PolicyCommand),
 
     /// Read, export and verify the audit log
     #[command(
@@ -261,6 +276,16 @@ struct ServeArgs {
     #[arg(long, env = "HANDOFF_AUDIT_MAX_BATCH", value_name = "CHANGES",
           value_parser = clap::value_parser!(u64).range(1..=65536))]
     audit_max_batch: Option<u64>,
+
+    /// Policy pack directory pushed as `system` at start (no new version when it
+    /// equals the active one; an invalid pack stops the server)
+    #[arg(long, env = "HANDOFF_POLICY_PACK", value_name = "DIR")]
+    policy_pack: Option<PathBuf>,
+
+    /// Answer AuthZEN requests (/access/v1/*) without a token (dangerous: anyone
+    /// who reaches the server can ask for decisions)
+    #[arg(long, env = "HANDOFF_PDP_ALLOW_UNAUTHENTICATED")]
+    pdp_allow_unauthenticated: bool,
 }
 
 /// Kind of an identity.
@@ -530,6 +555,8 @@ enum Role {
     Admin,
     /// Read-only: every GET
     Auditor,
+    /// Decision point client: AuthZEN requests (/access/v1/*) only, no admin API
+    Pdp,
 }
 
 impl Role {
@@ -537,6 +564,7 @@ impl Role {
         match self {
             Self::Admin => "admin",
             Self::Auditor => "auditor",
+            Self::Pdp => "pdp",
         }
     }
 }
@@ -549,7 +577,8 @@ enum TokenCommand {
             and cannot be shown again.",
         after_help = "Examples:\n  \
             handoff token create ops --role admin\n  \
-            handoff token create ci-reader --role auditor --expires-in 7d"
+            handoff token create ci-reader --role auditor --expires-in 7d\n  \
+            handoff token create api-gateway --role pdp"
     )]
     Create {
         /// Name of the token, e.g. who or what uses it
@@ -579,6 +608,95 @@ enum TokenCommand {
     Revoke {
         /// Token id (tok_...)
         token: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Push a policy pack directory; it becomes the active version
+    #[command(
+        long_about = "Push a policy pack directory (schema.cedarschema, *.cedar, entities.json, \
+            pack.toml; other files such as tests.json are not sent). The server validates it \
+            and stores it as the next version, which becomes active. Pushing the pack that is \
+            already active changes nothing. A refused pack changes nothing either: every \
+            problem is printed as file:line:column: message and the exit status is 1.",
+        after_help = "Examples:\n  \
+            handoff policy push ./policies\n  \
+            handoff policy push examples/authzen-certification --output json"
+    )]
+    Push {
+        /// The pack directory
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+
+    /// Check a policy pack offline, without a server
+    #[command(
+        long_about = "Check a policy pack offline, without a server, with the same compiler \
+            the server runs: syntax, schema validation, entities and pack.toml. Every problem \
+            is printed as file:line:column: message on standard error.",
+        after_help = "Examples:\n  \
+            handoff policy validate ./policies\n\n\
+            Exit status:\n  \
+            0  the pack is valid\n  \
+            1  the pack has problems, or the directory cannot be read"
+    )]
+    Validate {
+        /// The pack directory
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+
+    /// Run a policy pack's tests (DIR/tests.json) offline
+    #[command(
+        long_about = "Compile a policy pack and run the cases of DIR/tests.json against it, \
+            offline. Each case is a request and the expected decision; every case that gets \
+            another decision is printed, then a summary.",
+        after_help = "Examples:\n  \
+            handoff policy test ./policies\n  \
+            handoff policy test examples/authzen-todo --output json\n\n\
+            Exit status:\n  \
+            0  every case got its expected decision\n  \
+            1  a case did not, the pack has problems, or a file cannot be read"
+    )]
+    Test {
+        /// The pack directory (with tests.json)
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+
+    /// List the stored policy versions
+    #[command(after_help = "Examples:\n  \
+            handoff policy list\n  \
+            handoff policy list --output json")]
+    List,
+
+    /// Show one policy version
+    #[command(after_help = "Examples:\n  \
+            handoff policy show 2\n  \
+            handoff policy show 2 --files")]
+    Show {
+        /// Version number
+        #[arg(value_name = "VERSION")]
+        number: u64,
+
+        /// Print the pack's files too
+        #[arg(long)]
+        files: bool,
+    },
+
+    /// Make an earlier policy version active again
+    #[command(
+        long_about = "Make a stored policy version active again (POST \
+            /v1/policies/VERSION/activate). Decisions use it from the next request on.",
+        after_help = "Examples:\n  \
+            handoff policy list\n  \
+            handoff policy rollback 2"
+    )]
+    Rollback {
+        /// Version number
+        #[arg(value_name = "VERSION")]
+        number: u64,
     },
 }
 
@@ -727,6 +845,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             commands::token::run(&client::Client::new(&global)?, format, cmd).await
         }
         Command::Whoami => commands::token::whoami(&client::Client::new(&global)?, format).await,
+        Command::Policy(PolicyCommand::Validate { dir }) => {
+            commands::policy::validate(format, &dir)
+        }
+        Command::Policy(PolicyCommand::Test { dir }) => commands::policy::test(format, &dir),
+        Command::Policy(cmd) => {
+            commands::policy::run(&client::Client::new(&global)?, format, cmd).await
+        }
         Command::Audit(AuditCommand::Verify {
             data_dir: Some(dir),
         }) => commands::audit::verify_offline(&dir, format).await,

@@ -1,6 +1,6 @@
 //! Rendering answers: pretty-printed JSON (`--output json`) or tables
 //! (`--output table`, the default) for identities, credentials, admin
-//! tokens and audit records.
+//! tokens, audit records and policy versions.
 //!
 //! Works on the server's JSON as it arrives, so a field added by the server
 //! shows up in JSON output without a CLI change. Writes to standard output
@@ -106,6 +106,26 @@ const WHOAMI_FIELDS: &[(&str, &str)] = &[
     ("identity", "identity"),
 ];
 
+/// Columns of a policy version list.
+const POLICY_COLUMNS: &[(&str, &str)] = &[
+    ("VERSION", "version"),
+    ("ACTIVE", "active"),
+    ("POLICIES", "policy_count"),
+    ("CREATED", "created_at"),
+    ("BY", "created_by"),
+    ("DIGEST", "digest"),
+];
+
+/// Fields of one policy version.
+const POLICY_FIELDS: &[(&str, &str)] = &[
+    ("version", "version"),
+    ("active", "active"),
+    ("policies", "policy_count"),
+    ("created", "created_at"),
+    ("by", "created_by"),
+    ("digest", "digest"),
+];
+
 /// Writes `text` and a newline to standard output.
 pub(crate) fn line(text: &str) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
@@ -178,6 +198,30 @@ pub(crate) fn whoami(value: &Value) -> anyhow::Result<()> {
         .filter(|(_, key)| value.get(key).is_some_and(|v| !v.is_null()))
         .collect();
     line(&fields_table(&present, value).to_string())
+}
+
+/// Prints a list of policy versions; `active` marks the deciding one
+/// when the items do not say it themselves.
+pub(crate) fn policy_versions(items: &[Value], active: Option<u64>) -> anyhow::Result<()> {
+    let marked: Vec<Value> = items.iter().map(|v| mark_active(v, active)).collect();
+    line(&list_table(POLICY_COLUMNS, &marked).to_string())
+}
+
+/// Prints one policy version (its metadata, not its files).
+pub(crate) fn policy_version(value: &Value, active: Option<u64>) -> anyhow::Result<()> {
+    line(&fields_table(POLICY_FIELDS, &mark_active(value, active)).to_string())
+}
+
+/// `value` with an `active` member, taken from `active` when it has none.
+fn mark_active(value: &Value, active: Option<u64>) -> Value {
+    let mut value = value.clone();
+    if let Value::Object(map) = &mut value
+        && !map.contains_key("active")
+    {
+        let is_active = active.is_some() && map.get("version").and_then(Value::as_u64) == active;
+        map.insert("active".into(), Value::Bool(is_active));
+    }
+    value
 }
 
 fn new_table() -> Table {

@@ -15,6 +15,9 @@ pub enum Actor {
     Token(AdminTokenId),
     /// A credential of an agent or service.
     Credential(CredentialId),
+    /// A caller of an access evaluation API left open by configuration
+    /// (no token was presented).
+    Anonymous,
 }
 
 impl Actor {
@@ -24,6 +27,7 @@ impl Actor {
             Self::System => "system".to_owned(),
             Self::Token(id) => format!("token:{id}"),
             Self::Credential(id) => format!("credential:{id}"),
+            Self::Anonymous => "anonymous".to_owned(),
         }
     }
 }

@@ -102,6 +102,9 @@ pub enum ConfigError {
     /// The data directory is an empty path.
     #[error("the data directory must not be empty")]
     EmptyDataDir,
+    /// The policy pack directory is an empty path.
+    #[error("the policy pack directory must not be empty")]
+    EmptyPolicyPack,
 }
 
 /// How log lines are written (chosen by the CLI when it sets up logging).
@@ -201,6 +204,10 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Audit appender tuning.
     pub audit: AuditConfig,
+    /// Answer AuthZEN requests (`/access/v1/*`) without a token.
+    pub pdp_allow_unauthenticated: bool,
+    /// A policy pack directory pushed as `system` at start-up.
+    pub policy_pack: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -214,6 +221,8 @@ impl Default for Config {
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             audit: AuditConfig::default(),
+            pdp_allow_unauthenticated: false,
+            policy_pack: None,
         }
     }
 }
@@ -244,6 +253,11 @@ pub struct Overrides {
     pub checkpoint_interval: Option<Duration>,
     /// `--audit-max-batch` / `HANDOFF_AUDIT_MAX_BATCH`.
     pub audit_max_batch: Option<usize>,
+    /// `--pdp-allow-unauthenticated` / `HANDOFF_PDP_ALLOW_UNAUTHENTICATED`;
+    /// `None` when not given.
+    pub pdp_allow_unauthenticated: Option<bool>,
+    /// `--policy-pack` / `HANDOFF_POLICY_PACK`.
+    pub policy_pack: Option<PathBuf>,
 }
 
 /// The contents of `handoff.toml`, as written (nothing validated beyond
@@ -262,6 +276,12 @@ pub struct FileConfig {
     /// `[audit]`.
     #[serde(default)]
     pub audit: AuditSection,
+    /// `[pdp]`.
+    #[serde(default)]
+    pub pdp: PdpSection,
+    /// `[policy]`.
+    #[serde(default)]
+    pub policy: PolicySection,
 }
 
 /// The `[server]` table.
@@ -302,6 +322,22 @@ pub struct AuditSection {
     pub checkpoint_interval_seconds: Option<u64>,
     /// `max_batch = 1024`.
     pub max_batch: Option<usize>,
+}
+
+/// The `[pdp]` table: the AuthZEN decision point.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PdpSection {
+    /// `allow_unauthenticated = false`.
+    pub allow_unauthenticated: Option<bool>,
+}
+
+/// The `[policy]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    /// `pack = "./policies"`.
+    pub pack: Option<PathBuf>,
 }
 
 /// Only the version, read before the full parse so that a file written for
@@ -350,6 +386,7 @@ impl FileConfig {
             &mut self.server.data_dir,
             &mut self.tls.cert,
             &mut self.tls.key,
+            &mut self.policy.pack,
         ]
         .into_iter()
         .flatten()
@@ -403,7 +440,12 @@ impl Config {
     /// Defaults < `file` < `overrides`, then [`Config::validate`].
     pub fn layered(file: Option<FileConfig>, overrides: Overrides) -> Result<Self, ConfigError> {
         let FileConfig {
-            server, tls, audit, ..
+            server,
+            tls,
+            audit,
+            pdp,
+            policy,
+            ..
         } = file.unwrap_or_default();
         let defaults = Self::default();
         let seconds = |s: Option<u64>| s.map(Duration::from_secs);
@@ -457,6 +499,11 @@ impl Config {
                     .or(audit.max_batch)
                     .unwrap_or(defaults.audit.max_batch),
             },
+            pdp_allow_unauthenticated: overrides
+                .pdp_allow_unauthenticated
+                .or(pdp.allow_unauthenticated)
+                .unwrap_or(defaults.pdp_allow_unauthenticated),
+            policy_pack: overrides.policy_pack.or(policy.pack),
         };
         config.validate()?;
         Ok(config)
@@ -466,6 +513,13 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::EmptyDataDir);
+        }
+        if self
+            .policy_pack
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(ConfigError::EmptyPolicyPack);
         }
         if self.tls.is_none() && !self.listen.ip().is_loopback() && !self.insecure_http {
             return Err(ConfigError::InsecureListen {
@@ -539,6 +593,12 @@ key = "/etc/handoff/key.pem"
 checkpoint_every = 50
 checkpoint_interval_seconds = 7
 max_batch = 64
+
+[pdp]
+allow_unauthenticated = true
+
+[policy]
+pack = "/etc/handoff/policies"
 "#;
 
     fn parse(text: &str) -> Result<FileConfig, ConfigError> {
@@ -559,6 +619,8 @@ max_batch = 64
         assert_eq!(c.audit.checkpoint_every, 1000);
         assert_eq!(c.audit.checkpoint_interval, Duration::from_secs(60));
         assert_eq!(c.audit.max_batch, 1024);
+        assert!(!c.pdp_allow_unauthenticated);
+        assert_eq!(c.policy_pack, None);
         assert_eq!(c.scheme(), "http");
     }
 
@@ -583,6 +645,8 @@ max_batch = 64
                     checkpoint_interval: Duration::from_secs(7),
                     max_batch: 64,
                 },
+                pdp_allow_unauthenticated: true,
+                policy_pack: Some("/etc/handoff/policies".into()),
             }
         );
         assert_eq!(c.scheme(), "https");
@@ -634,11 +698,15 @@ max_batch = 64
             checkpoint_every: Some(7),
             checkpoint_interval: Some(Duration::from_secs(8)),
             audit_max_batch: Some(9),
+            pdp_allow_unauthenticated: Some(false),
+            policy_pack: Some("/p".into()),
         };
         let c = Config::layered(Some(parse(FULL).unwrap()), overrides).unwrap();
         assert_eq!(c.audit.checkpoint_every, 7);
         assert_eq!(c.audit.checkpoint_interval, Duration::from_secs(8));
         assert_eq!(c.audit.max_batch, 9);
+        assert!(!c.pdp_allow_unauthenticated, "override beats the file");
+        assert_eq!(c.policy_pack, Some(PathBuf::from("/p")));
         assert_eq!(c.listen.to_string(), "10.0.0.1:1");
         assert_eq!(c.data_dir, PathBuf::from("/d"));
         assert_eq!(
@@ -671,10 +739,11 @@ max_batch = 64
         let path = tmp.path().join("handoff.toml");
         std::fs::write(
             &path,
-            "version = 1\n[server]\ndata_dir = \"data\"\n[tls]\ncert = \"tls/c.pem\"\nkey = \"/abs/k.pem\"\n",
+            "version = 1\n[server]\ndata_dir = \"data\"\n[tls]\ncert = \"tls/c.pem\"\nkey = \"/abs/k.pem\"\n[policy]\npack = \"policies\"\n",
         )
         .unwrap();
         let file = Config::from_file(&path).unwrap();
+        assert_eq!(file.policy.pack, Some(tmp.path().join("policies")));
         assert_eq!(file.server.data_dir, Some(tmp.path().join("data")));
         assert_eq!(file.tls.cert, Some(tmp.path().join("tls/c.pem")));
         assert_eq!(file.tls.key, Some(PathBuf::from("/abs/k.pem")));
@@ -885,6 +954,28 @@ max_batch = 64
         let file = parse("version = 1\n[server]\ndata_dir = \"\"\n").unwrap();
         let err = Config::layered(Some(file), Overrides::default()).unwrap_err();
         assert_eq!(err.to_string(), "the data directory must not be empty");
+    }
+
+    #[test]
+    fn an_empty_policy_pack_is_rejected() {
+        let file = parse("version = 1\n[policy]\npack = \"\"\n").unwrap();
+        let err = Config::layered(Some(file), Overrides::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the policy pack directory must not be empty"
+        );
+    }
+
+    #[test]
+    fn unknown_pdp_and_policy_keys_are_rejected() {
+        let msg = parse("version = 1\n[pdp]\nopen = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("unknown field `open`"), "{msg}");
+        let msg = parse("version = 1\n[policy]\ndir = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("unknown field `dir`"), "{msg}");
     }
 
     #[test]

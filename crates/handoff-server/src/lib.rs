@@ -6,6 +6,7 @@
 //! No business rules live here.
 
 pub mod api;
+pub mod authzen_wire;
 pub mod config;
 pub mod metrics;
 pub mod openapi;

@@ -7,9 +7,9 @@
 //! 415 when it has a body) are added here once rather than repeated on each
 //! handler.
 
-use crate::api::{audit, credentials, identities, service, tokens};
+use crate::api::{audit, authzen, credentials, identities, policies, service, tokens};
 use crate::problem::{CONTENT_TYPE, Code, Problem};
-use crate::{schema, wire};
+use crate::{authzen_wire, schema, wire};
 use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
@@ -40,6 +40,16 @@ use utoipa::{Modify, OpenApi};
         tokens::whoami,
         audit::list,
         audit::verify,
+        policies::push,
+        policies::list,
+        policies::show,
+        policies::activate,
+        authzen::evaluation,
+        authzen::evaluations,
+        authzen::search_subject,
+        authzen::search_resource,
+        authzen::search_action,
+        authzen::configuration,
         service::healthz,
         service::readyz,
         service::metrics,
@@ -80,6 +90,33 @@ use utoipa::{Modify, OpenApi};
         wire::VerifiedLog,
         wire::BrokenLog,
         wire::Health,
+        schema::PolicyVersion,
+        schema::Explain,
+        wire::PushPolicies,
+        wire::PolicyVersionBody,
+        wire::PolicyVersionList,
+        wire::PolicyVersionDetail,
+        authzen_wire::Entity,
+        authzen_wire::EntityType,
+        authzen_wire::Action,
+        authzen_wire::EvaluationRequest,
+        authzen_wire::EvaluationsRequest,
+        authzen_wire::EvaluationsOptions,
+        authzen_wire::SemanticWord,
+        authzen_wire::DecisionContext,
+        authzen_wire::EvaluationResponse,
+        authzen_wire::EvaluationsResponse,
+        authzen_wire::EvaluationsAnswer,
+        authzen_wire::PageRequest,
+        authzen_wire::PageResponse,
+        authzen_wire::SubjectSearch,
+        authzen_wire::ResourceSearch,
+        authzen_wire::ActionSearch,
+        authzen_wire::FoundEntity,
+        authzen_wire::FoundAction,
+        authzen_wire::EntityResults,
+        authzen_wire::ActionResults,
+        authzen_wire::PdpMetadata,
     )),
     modifiers(&BearerScheme, &CommonProblems),
     tags(
@@ -87,6 +124,9 @@ use utoipa::{Modify, OpenApi};
         (name = "credentials", description = "Secrets held by agents and services"),
         (name = "admin-tokens", description = "Tokens for this API, and whoami"),
         (name = "audit", description = "The hash-chained audit log"),
+        (name = "policies", description = "Versioned Cedar policy packs"),
+        (name = "authzen", description = "The OpenID AuthZEN Authorization API 1.0 (docs/authzen.md): \
+            a pdp or admin token, or a credential; no token when the server leaves the PDP open"),
         (name = "service", description = "Health, readiness, metrics, this document; no token needed"),
     )
 )]
@@ -103,7 +143,7 @@ impl Modify for BearerScheme {
         let scheme = HttpBuilder::new()
             .scheme(HttpAuthScheme::Bearer)
             .description(Some(
-                "an admin token (hfa_…) or, for /v1/whoami only, a credential (hfc_…)",
+                "an admin token (hfa_…) or, for /v1/whoami and the AuthZEN api, a credential (hfc_…)",
             ))
             .build();
         doc.components
@@ -124,6 +164,17 @@ const INPUT_CODES: [Code; 1] = [Code::InvalidRequest];
 
 /// Codes an operation with a request body may answer.
 const BODY_CODES: [Code; 2] = [Code::PayloadTooLarge, Code::UnsupportedMediaType];
+
+/// Codes every AuthZEN operation may answer. Every unreadable body is a
+/// 400 there (AuthZEN 1.0 §10), never a 415.
+const AUTHZEN_CODES: [Code; 6] = [
+    Code::InvalidRequest,
+    Code::Unauthenticated,
+    Code::Forbidden,
+    Code::PayloadTooLarge,
+    Code::Internal,
+    Code::Unavailable,
+];
 
 /// Operations that answer for any bearer secret, so never refuse one with
 /// 403: every other `/v1/` operation wants an admin token (of the admin role
@@ -160,6 +211,7 @@ impl Modify for CommonProblems {
         }
         for (path, item) in doc.paths.paths.iter_mut() {
             let v1 = path.starts_with("/v1/");
+            let authzen = path.starts_with("/access/");
             let operations = [
                 &mut item.get,
                 &mut item.post,
@@ -174,12 +226,17 @@ impl Modify for CommonProblems {
                     .operation_id
                     .as_deref()
                     .is_some_and(|id| ANY_SECRET.contains(&id));
-                let codes = V1_CODES
-                    .iter()
-                    .chain(INPUT_CODES.iter().filter(|_| with_input))
-                    .chain([Code::Forbidden].iter().filter(|_| admin_only))
-                    .filter(|_| v1)
-                    .chain(BODY_CODES.iter().filter(|_| with_body));
+                let codes: Vec<&Code> = if authzen {
+                    AUTHZEN_CODES.iter().collect()
+                } else {
+                    V1_CODES
+                        .iter()
+                        .chain(INPUT_CODES.iter().filter(|_| with_input))
+                        .chain([Code::Forbidden].iter().filter(|_| admin_only))
+                        .filter(|_| v1)
+                        .chain(BODY_CODES.iter().filter(|_| with_body))
+                        .collect()
+                };
                 for code in codes {
                     let status = code.status().as_u16().to_string();
                     let reference =
@@ -353,6 +410,34 @@ mod tests {
                 "200", "400", "401", "403", "404", "409", "413", "415", "500", "503"
             ]
         );
+    }
+
+    #[test]
+    fn authzen_operations_answer_400_never_415() {
+        let v = doc();
+        for path in [
+            "/access/v1/evaluation",
+            "/access/v1/evaluations",
+            "/access/v1/search/subject",
+            "/access/v1/search/resource",
+            "/access/v1/search/action",
+        ] {
+            let mut codes: Vec<&String> = v["paths"][path]["post"]["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect();
+            codes.sort();
+            assert_eq!(
+                codes,
+                ["200", "400", "401", "403", "413", "500", "503"],
+                "{path}"
+            );
+        }
+        let metadata = &v["paths"]["/.well-known/authzen-configuration"]["get"];
+        assert!(metadata["responses"].get("401").is_none());
+        let put = &v["paths"]["/v1/policies"]["put"]["responses"];
+        assert!(put.get("422").is_some() && put.get("415").is_some());
     }
 
     #[test]

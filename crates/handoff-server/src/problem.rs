@@ -270,8 +270,9 @@ impl From<JsonRejection> for Problem {
             StatusCode::PAYLOAD_TOO_LARGE => Self::new(
                 Code::PayloadTooLarge,
                 format!(
-                    "the request body is larger than {} bytes",
-                    crate::api::MAX_BODY_BYTES
+                    "the request body is larger than this route accepts ({} bytes; {} for policy packs)",
+                    crate::api::MAX_BODY_BYTES,
+                    crate::wire::MAX_POLICY_BODY_BYTES
                 ),
             ),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::unsupported_media_type(),

@@ -165,6 +165,25 @@ component!(
 );
 
 component!(
+    /// The values of the `X-Handoff-Explain` header.
+    Explain,
+    words(
+        ["true", "false"],
+        "`true` adds the determining policies and evaluation errors to decisions"
+    )
+);
+
+component!(
+    /// A policy version number in a path.
+    PolicyVersion,
+    string(
+        "^[1-9][0-9]{0,18}$".to_owned(),
+        "a stored policy version: 1, 2, 3, … without leading zeros",
+        "1",
+    )
+);
+
+component!(
     /// An environment label.
     Environment,
     string(

@@ -1,6 +1,6 @@
 //! The server's runtime: start-up (data directory, engine, bootstrap
-//! token, configuration audit record), the accept loop over plain HTTP or
-//! TLS, and graceful shutdown.
+//! token, configuration audit record, the configured policy pack), the
+//! accept loop over plain HTTP or TLS, and graceful shutdown.
 //!
 //! One code path serves both schemes: every accepted connection gets its
 //! own task, which does the TLS handshake (time-limited) when configured and
@@ -21,6 +21,7 @@ use axum::http::Request;
 use handoff_core::SystemClock;
 use handoff_engine::data_dir::DataDir;
 use handoff_engine::{Admin, Engine, EngineError};
+use handoff_policy::{Diagnostic, PackError, PackFiles};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -29,7 +30,7 @@ use hyper_util::service::TowerToHyperService;
 use serde_json::json;
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +93,49 @@ pub enum ServeError {
     /// The shutdown signal handlers cannot be installed.
     #[error("cannot listen for shutdown signals: {0}")]
     Signal(io::Error),
+    /// The configured policy pack directory cannot be read.
+    #[error("cannot read the policy pack \"{}\": {error}", .dir.display())]
+    PolicyPackRead {
+        /// The pack directory.
+        dir: PathBuf,
+        /// What went wrong.
+        error: PackError,
+    },
+    /// The configured policy pack does not compile; nothing was changed.
+    #[error(
+        "the policy pack \"{}\" is invalid:\n{}",
+        .dir.display(),
+        DiagnosticList(.diagnostics)
+    )]
+    InvalidPolicyPack {
+        /// The pack directory.
+        dir: PathBuf,
+        /// Every problem, each shown as `file:line:column: message`.
+        diagnostics: Vec<Diagnostic>,
+    },
+    /// The configured policy pack could not be stored.
+    #[error("cannot push the policy pack \"{}\": {error}", .dir.display())]
+    PolicyPush {
+        /// The pack directory.
+        dir: PathBuf,
+        /// What went wrong.
+        error: EngineError,
+    },
+}
+
+/// Diagnostics shown one per line, as `file:line:column: message`.
+struct DiagnosticList<'a>(&'a [Diagnostic]);
+
+impl std::fmt::Display for DiagnosticList<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
 }
 
 /// Runs `handoff serve` until SIGTERM or Ctrl-C (SIGINT), then drains and stops.
@@ -128,7 +172,9 @@ impl Server {
     /// store and records the configuration in the audit log.
     pub async fn start(config: Config) -> Result<Self, ServeError> {
         config.validate()?;
-        // Fail on a bad certificate or a taken port before touching the data directory.
+        // Fail on a bad pack, a bad certificate or a taken port before
+        // touching the data directory.
+        let pack = config.policy_pack.as_deref().map(load_pack).transpose()?;
         let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
         let listener =
             TcpListener::bind(config.listen)
@@ -154,6 +200,12 @@ impl Server {
             engine.shutdown().await;
             return Err(e);
         }
+        if let Some((pack_dir, pack)) = config.policy_pack.as_deref().zip(pack)
+            && let Err(e) = push_pack(&engine, pack_dir, pack).await
+        {
+            engine.shutdown().await;
+            return Err(e);
+        }
 
         if config.tls.is_none() && !local_addr.ip().is_loopback() {
             tracing::warn!(
@@ -161,11 +213,15 @@ impl Server {
                 "serving plain http on a non-loopback address (--insecure-http): tokens travel in clear text"
             );
         }
-        let state = AppState {
-            engine: engine.clone(),
-            metrics: Some(crate::metrics::install()),
-            request_timeout: config.request_timeout,
-        };
+        if config.pdp_allow_unauthenticated {
+            tracing::warn!(
+                "the decision point answers without a token (pdp allow_unauthenticated): anyone who can reach /access/v1/ can ask for decisions"
+            );
+        }
+        let state = AppState::new(engine.clone())
+            .with_metrics(crate::metrics::install())
+            .with_request_timeout(config.request_timeout)
+            .with_pdp_open(config.pdp_allow_unauthenticated);
         Ok(Self {
             listener,
             local_addr,
@@ -220,6 +276,45 @@ async fn prepare(
     Ok(())
 }
 
+/// Reads and compiles the pack in `dir`, so a bad pack stops start-up
+/// before anything is touched.
+fn load_pack(dir: &Path) -> Result<PackFiles, ServeError> {
+    let pack = PackFiles::load_dir(dir).map_err(|error| ServeError::PolicyPackRead {
+        dir: dir.to_owned(),
+        error,
+    })?;
+    handoff_policy::compile(&pack).map_err(|diagnostics| ServeError::InvalidPolicyPack {
+        dir: dir.to_owned(),
+        diagnostics,
+    })?;
+    Ok(pack)
+}
+
+/// Pushes the configured pack as `system`; the engine stores no new
+/// version when it equals the active one.
+async fn push_pack(engine: &Engine, dir: &Path, pack: PackFiles) -> Result<(), ServeError> {
+    match engine.push_policies(&Admin::system(), pack).await {
+        Ok(pushed) => {
+            tracing::info!(
+                pack = %dir.display(),
+                version = pushed.version.version,
+                created = pushed.created,
+                "policy pack {}",
+                if pushed.created { "pushed as a new version" } else { "already active" }
+            );
+            Ok(())
+        }
+        Err(EngineError::InvalidPack(diagnostics)) => Err(ServeError::InvalidPolicyPack {
+            dir: dir.to_owned(),
+            diagnostics,
+        }),
+        Err(error) => Err(ServeError::PolicyPush {
+            dir: dir.to_owned(),
+            error,
+        }),
+    }
+}
+
 /// What the audit log keeps of the configuration: settings, never secrets.
 fn config_details(config: &Config, local_addr: SocketAddr) -> serde_json::Value {
     json!({
@@ -233,6 +328,8 @@ fn config_details(config: &Config, local_addr: SocketAddr) -> serde_json::Value 
         "checkpoint_every": config.audit.checkpoint_every,
         "checkpoint_interval_seconds": config.audit.checkpoint_interval.as_secs(),
         "max_batch": config.audit.max_batch,
+        "pdp_allow_unauthenticated": config.pdp_allow_unauthenticated,
+        "policy_pack": config.policy_pack.as_ref().map(|p| p.display().to_string()),
     })
 }
 

@@ -37,7 +37,7 @@ fn time_opt(t: Option<Time>) -> Option<String> {
 /// An optional integer, also when written with a zero fraction (`60.0`):
 /// JSON has one number type, and JSON Schema's `integer` admits both
 /// spellings (JSON Schema Validation 2020-12 §6.1.1).
-fn whole_number<'de, D>(d: D) -> Result<Option<i64>, D::Error>
+pub(crate) fn whole_number<'de, D>(d: D) -> Result<Option<i64>, D::Error>
 where
     D: Deserializer<'de>,
 {
@@ -713,6 +713,104 @@ impl From<handoff_audit::Failure> for Verification {
     }
 }
 
+// ------------------------------------------------------------------ policies
+
+/// Largest body of `PUT /v1/policies` (every other route takes 64 KiB):
+/// the size of the largest pack the engine accepts.
+pub const MAX_POLICY_BODY_BYTES: usize = handoff_policy::MAX_PACK_BYTES;
+
+/// A policy version in a path: 1, 2, 3, … without leading zeros.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyVersionNumber(pub u64);
+
+impl PolicyVersionNumber {
+    /// Parses a path segment (the pattern of [`schema::PolicyVersion`]).
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let invalid = || Invalid::new("version", format!("invalid policy version \"{s}\""));
+        let digits = !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits || s.starts_with('0') {
+            return Err(invalid());
+        }
+        s.parse().map(Self).map_err(|_| invalid())
+    }
+}
+
+/// Body of `PUT /v1/policies`: the pack's files by name.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"files": {
+    "schema.cedarschema": "entity User; entity Doc; action read appliesTo { principal: User, resource: Doc };",
+    "policies.cedar": "permit(principal, action == Action::\"read\", resource);"
+}}))]
+pub struct PushPolicies {
+    /// File name → UTF-8 contents: `schema.cedarschema` (or
+    /// `schema.cedarschema.json`), `*.cedar`, `entities.json`, `pack.toml`.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    pub files: std::collections::BTreeMap<String, String>,
+}
+
+impl From<PushPolicies> for handoff_policy::PackFiles {
+    fn from(p: PushPolicies) -> Self {
+        Self { files: p.files }
+    }
+}
+
+/// A stored policy version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct PolicyVersionBody {
+    /// 1, 2, 3, … in upload order.
+    pub version: u64,
+    /// SHA-256 of the pack's files, hex.
+    pub digest: String,
+    /// How many policies the pack holds.
+    pub policy_count: u32,
+    /// When it was uploaded.
+    pub created_at: String,
+    /// Who uploaded it (`token:<id>`).
+    pub created_by: String,
+    /// Whether it decides right now.
+    pub active: bool,
+    /// On push answers only: false when the pack equals the active version
+    /// and nothing was stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<bool>,
+}
+
+impl PolicyVersionBody {
+    /// The body of `v`, given the active version.
+    pub fn new(v: handoff_core::PolicyVersion, active: Option<u64>) -> Self {
+        Self {
+            active: active == Some(v.version),
+            version: v.version,
+            digest: v.digest,
+            policy_count: v.policy_count,
+            created_at: time(v.created_at),
+            created_by: v.created_by,
+            created: None,
+        }
+    }
+}
+
+/// Every stored version, oldest first, and the active one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct PolicyVersionList {
+    /// The versions.
+    pub items: Vec<PolicyVersionBody>,
+    /// The active version; null before the first push.
+    pub active: Option<u64>,
+}
+
+/// A stored version with its files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct PolicyVersionDetail {
+    /// The version.
+    #[serde(flatten)]
+    pub version: PolicyVersionBody,
+    /// File name → contents, as pushed.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    pub files: std::collections::BTreeMap<String, String>,
+}
+
 // ------------------------------------------------------------------- service
 
 /// The answer of `/healthz` and `/readyz`.
@@ -797,6 +895,18 @@ mod tests {
         assert!(q(None, Some(0), None).is_err());
         assert!(q(None, Some(1001), None).is_err());
         assert!(q(None, None, Some(0)).is_err());
+    }
+
+    #[test]
+    fn policy_versions_in_paths_are_positive_without_leading_zeros() {
+        assert_eq!(PolicyVersionNumber::parse("1").unwrap().0, 1);
+        assert_eq!(
+            PolicyVersionNumber::parse("9999999999999999999").unwrap().0,
+            9_999_999_999_999_999_999
+        );
+        for bad in ["", "0", "01", "-1", "1.0", "x", "99999999999999999999"] {
+            assert!(PolicyVersionNumber::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -4,5 +4,6 @@
 pub(crate) mod audit;
 pub(crate) mod credential;
 pub(crate) mod identity;
+pub(crate) mod policy;
 pub(crate) mod serve;
 pub(crate) mod token;

@@ -54,6 +54,8 @@ fn overrides(args: &ServeArgs, log_format: Option<LogFormat>) -> Overrides {
         checkpoint_every: args.checkpoint_every,
         checkpoint_interval: args.checkpoint_interval.map(Duration::from_secs),
         audit_max_batch: args.audit_max_batch.and_then(|n| usize::try_from(n).ok()),
+        pdp_allow_unauthenticated: args.pdp_allow_unauthenticated.then_some(true),
+        policy_pack: args.policy_pack.clone(),
     }
 }
 
@@ -92,6 +94,8 @@ mod tests {
             checkpoint_every: None,
             checkpoint_interval: None,
             audit_max_batch: None,
+            policy_pack: None,
+            pdp_allow_unauthenticated: false,
         }
     }
 
@@ -113,6 +117,8 @@ mod tests {
             request_timeout: Some(5),
             shutdown_grace: Some(7),
             checkpoint_every: Some(5),
+            policy_pack: Some("/tmp/pack".into()),
+            pdp_allow_unauthenticated: true,
             ..args()
         };
         let o = overrides(&a, Some(LogFormat::Json));
@@ -124,5 +130,7 @@ mod tests {
         let config = Config::load(None, o).unwrap();
         assert!(config.insecure_http);
         assert_eq!(config.audit.checkpoint_every, 5);
+        assert!(config.pdp_allow_unauthenticated);
+        assert_eq!(config.policy_pack, Some(PathBuf::from("/tmp/pack")));
     }
 }

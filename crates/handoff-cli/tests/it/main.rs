@@ -10,6 +10,7 @@
 )]
 
 mod cli;
+mod policy;
 mod quickstart;
 mod support;
 mod tamper;

@@ -13,8 +13,9 @@ use axum::extract::{FromRequest, FromRequestParts, Json, Path, Query, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use handoff_core::{AdminTokenId, CredentialId, IdentityId, Invalid};
-use handoff_engine::Admin;
+use handoff_engine::{Actor, Admin};
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 const MISSING_BEARER: &str =
     "missing or malformed authorization: send \"Authorization: Bearer <token>\"";
@@ -65,6 +66,84 @@ impl FromRequestParts<AppState> for Writer {
         let Reader(admin) = Reader::from_request_parts(parts, state).await?;
         admin.require_write()?;
         Ok(Self(admin))
+    }
+}
+
+/// A caller of the AuthZEN API: a `pdp` or `admin` token or a credential;
+/// nobody at all when the state leaves the PDP open and no
+/// `Authorization` header is sent (a present but invalid one is still 401).
+pub(crate) struct Evaluator(pub(crate) Actor);
+
+impl FromRequestParts<AppState> for Evaluator {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        if state.pdp_open && !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(Self(Actor::Anonymous));
+        }
+        let Bearer(secret) = Bearer::from_request_parts(parts, state).await?;
+        Ok(Self(state.engine.authenticate_evaluator(&secret).await?))
+    }
+}
+
+/// The header that asks for reasons and errors in AuthZEN decisions.
+pub(crate) const EXPLAIN_HEADER: &str = "x-handoff-explain";
+
+/// Whether the caller sent `X-Handoff-Explain: true`; 400 for a value
+/// other than `true` or `false`.
+pub(crate) struct Explain(pub(crate) bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for Explain {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
+        match parts.headers.get(EXPLAIN_HEADER).map(|v| v.as_bytes()) {
+            None | Some(b"false") => Ok(Self(false)),
+            Some(b"true") => Ok(Self(true)),
+            Some(_) => Err(Problem::new(
+                Code::InvalidRequest,
+                "x-handoff-explain must be \"true\" or \"false\"",
+            )),
+        }
+    }
+}
+
+/// An AuthZEN JSON body: every way it can be unreadable (another content
+/// type, empty, malformed, not an object, missing or mistyped members) is a
+/// 400, as AuthZEN 1.0 §10 has it; only an oversized body keeps its 413.
+/// Unknown members are ignored.
+pub(crate) struct AuthzenJson<T>(pub(crate) T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AuthzenJson<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+        if !is_json(req.headers()) {
+            return Err(Problem::new(
+                Code::InvalidRequest,
+                "the request body must be json with content-type application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| Problem::from(JsonRejection::from(e)))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(Problem::new(
+                Code::InvalidRequest,
+                "the request body is empty",
+            ));
+        }
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Problem::new(Code::InvalidRequest, format!("malformed json: {e}")))?;
+        let Value::Object(object) = value else {
+            return Err(Problem::new(
+                Code::InvalidRequest,
+                "the request body must be a json object",
+            ));
+        };
+        serde_json::from_value(Value::Object(object))
+            .map(Self)
+            .map_err(|e| Problem::new(Code::InvalidRequest, format!("invalid request body: {e}")))
     }
 }
 
@@ -140,6 +219,12 @@ impl PathParam for IdentityId {
 }
 
 impl PathParam for CredentialId {
+    fn parse_segment(s: &str) -> Result<Self, Invalid> {
+        Self::parse(s)
+    }
+}
+
+impl PathParam for crate::wire::PolicyVersionNumber {
     fn parse_segment(s: &str) -> Result<Self, Invalid> {
         Self::parse(s)
     }

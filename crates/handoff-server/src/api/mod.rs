@@ -7,10 +7,12 @@
 //! per-request timeout. Listening, TLS and shutdown are `serve`'s business.
 
 pub(crate) mod audit;
+pub(crate) mod authzen;
 pub(crate) mod credentials;
 mod extract;
 pub(crate) mod identities;
 mod middleware;
+pub(crate) mod policies;
 pub(crate) mod service;
 pub(crate) mod tokens;
 
@@ -19,7 +21,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use handoff_engine::Engine;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use std::time::Duration;
@@ -42,6 +44,12 @@ pub struct AppState {
     pub metrics: Option<crate::metrics::Handle>,
     /// Per-request time limit.
     pub request_timeout: Duration,
+    /// When true, the AuthZEN endpoints answer requests without a token
+    /// (as `anonymous`); a token that is sent must still be valid.
+    pub pdp_open: bool,
+    /// The base URL the PDP metadata advertises (`https://pdp.example`);
+    /// `None` builds it from each request's scheme and `Host`.
+    pub public_url: Option<String>,
 }
 
 impl AppState {
@@ -51,7 +59,23 @@ impl AppState {
             engine,
             metrics: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            pdp_open: false,
+            public_url: None,
         }
+    }
+
+    /// Leaves the AuthZEN endpoints open to callers without a token.
+    #[must_use]
+    pub fn with_pdp_open(mut self, open: bool) -> Self {
+        self.pdp_open = open;
+        self
+    }
+
+    /// Sets the base URL the PDP metadata advertises.
+    #[must_use]
+    pub fn with_public_url(mut self, url: Option<String>) -> Self {
+        self.public_url = url;
+        self
     }
 
     /// Enables `/metrics` with `handle`.
@@ -96,9 +120,29 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/admin-tokens/{token_id}/revoke", post(tokens::revoke))
         .route("/v1/whoami", get(tokens::whoami))
         .route("/v1/audit", get(audit::list))
-        .route("/v1/audit/verify", get(audit::verify));
+        .route("/v1/audit/verify", get(audit::verify))
+        .route(
+            "/v1/policies",
+            put(policies::push)
+                .layer(DefaultBodyLimit::max(crate::wire::MAX_POLICY_BODY_BYTES))
+                .get(policies::list),
+        )
+        .route("/v1/policies/{version}", get(policies::show))
+        .route("/v1/policies/{version}/activate", post(policies::activate));
+    // AuthZEN Authorization API 1.0 §11 (transport): HTTPS POST of JSON.
+    let authzen = Router::new()
+        .route("/access/v1/evaluation", post(authzen::evaluation))
+        .route("/access/v1/evaluations", post(authzen::evaluations))
+        .route("/access/v1/search/subject", post(authzen::search_subject))
+        .route("/access/v1/search/resource", post(authzen::search_resource))
+        .route("/access/v1/search/action", post(authzen::search_action))
+        .route(
+            "/.well-known/authzen-configuration",
+            get(authzen::configuration),
+        );
     Router::new()
         .merge(v1)
+        .merge(authzen)
         .route("/healthz", get(service::healthz))
         .route("/readyz", get(service::readyz))
         .route("/metrics", get(service::metrics))

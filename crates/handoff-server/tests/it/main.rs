@@ -6,11 +6,15 @@
 #[cfg(test)]
 mod audit;
 #[cfg(test)]
+mod authzen;
+#[cfg(test)]
 mod credentials;
 #[cfg(test)]
 mod harness;
 #[cfg(test)]
 mod identities;
+#[cfg(test)]
+mod policies;
 #[cfg(test)]
 mod requests;
 mod serve;

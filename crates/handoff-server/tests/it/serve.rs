@@ -370,3 +370,142 @@ async fn the_grace_period_bounds_the_drain() {
     // The request that outlived the grace period was cut off.
     assert!(in_flight.await.unwrap().is_err());
 }
+
+/// The AuthZEN certification example pack shipped in `examples/`.
+fn example_pack() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/authzen-certification")
+}
+
+#[tokio::test]
+async fn a_configured_policy_pack_is_pushed_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = Config {
+        policy_pack: Some(example_pack()),
+        ..loopback_config(tmp.path())
+    };
+    let (server, engine) = Running::start(config.clone()).await;
+    assert_eq!(engine.active_policy(), Some(1));
+    assert!(engine.pdp().is_some());
+    server.stop().await;
+
+    // The same pack again: no new version.
+    let (server, engine) = Running::start(config).await;
+    let (versions, active) = engine.policy_versions().await.unwrap();
+    assert_eq!(versions.len(), 1);
+    assert_eq!(active, Some(1));
+    assert_eq!(versions.first().unwrap().created_by, "system");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_changed_policy_pack_becomes_a_new_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = tmp.path().join("pack");
+    std::fs::create_dir(&pack).unwrap();
+    for entry in std::fs::read_dir(example_pack()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), pack.join(entry.file_name())).unwrap();
+    }
+    let config = Config {
+        policy_pack: Some(pack.clone()),
+        ..loopback_config(&tmp.path().join("data"))
+    };
+    let (server, _) = Running::start(config.clone()).await;
+    server.stop().await;
+
+    let policies = pack.join("policies.cedar");
+    let mut text = std::fs::read_to_string(&policies).unwrap();
+    text.push_str("\n// a comment changes the pack\n");
+    std::fs::write(&policies, text).unwrap();
+    let (server, engine) = Running::start(config).await;
+    let (versions, active) = engine.policy_versions().await.unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(active, Some(2));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_policy_pack_stops_start_up_with_every_diagnostic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pack = tmp.path().join("pack");
+    std::fs::create_dir(&pack).unwrap();
+    std::fs::write(
+        pack.join("a.cedar"),
+        "permit(principal, action, resource)\n",
+    )
+    .unwrap();
+    std::fs::write(pack.join("b.cedar"), "forbid(principal, action;\n").unwrap();
+    let data = tmp.path().join("data");
+    let config = Config {
+        policy_pack: Some(pack.clone()),
+        ..loopback_config(&data)
+    };
+    let err = Server::start(config).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!(
+            "the policy pack \"{}\" is invalid:\n",
+            pack.display()
+        )),
+        "{msg}"
+    );
+    let lines: Vec<&str> = msg.lines().skip(1).collect();
+    assert!(lines.len() >= 2, "{msg}");
+    let line = regex::Regex::new(r"^[ab]\.cedar:\d+:\d+: \S").unwrap();
+    for l in &lines {
+        assert!(line.is_match(l), "{l}");
+    }
+    assert!(lines.iter().any(|l| l.starts_with("a.cedar:")), "{msg}");
+    assert!(lines.iter().any(|l| l.starts_with("b.cedar:")), "{msg}");
+    // Nothing was touched.
+    assert!(!data.exists());
+}
+
+#[tokio::test]
+async fn a_missing_policy_pack_directory_stops_start_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = Config {
+        policy_pack: Some(tmp.path().join("nowhere")),
+        ..loopback_config(&data)
+    };
+    let msg = Server::start(config).await.unwrap_err().to_string();
+    assert!(msg.starts_with("cannot read the policy pack \""), "{msg}");
+    assert!(!data.exists());
+}
+
+/// `POST /access/v1/evaluation` with no token; the status it got.
+async fn anonymous_evaluation(addr: SocketAddr) -> u16 {
+    reqwest::Client::new()
+        .post(format!("http://{addr}/access/v1/evaluation"))
+        .json(&serde_json::json!({
+            "subject": {"type": "user", "id": "alice"},
+            "action": {"name": "read"},
+            "resource": {"type": "record", "id": "record-1"}
+        }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn the_decision_point_needs_a_token_unless_configured_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let closed = Config {
+        policy_pack: Some(example_pack()),
+        ..loopback_config(tmp.path())
+    };
+    let (server, _) = Running::start(closed.clone()).await;
+    assert_eq!(anonymous_evaluation(server.addr).await, 401);
+    server.stop().await;
+
+    let open = Config {
+        pdp_allow_unauthenticated: true,
+        ..closed
+    };
+    let (server, _) = Running::start(open).await;
+    assert_eq!(anonymous_evaluation(server.addr).await, 200);
+    server.stop().await;
+}
