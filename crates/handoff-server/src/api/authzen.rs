@@ -100,6 +100,18 @@ pub(crate) async fn search_subject(
         )
     })
     .map_err(invalid)?;
+    entity_page(kind, version, ids, req.page)
+        .map(Json)
+        .map_err(invalid)
+}
+
+/// One page of found entities of type `kind`, all of them ids from a search.
+fn entity_page(
+    kind: String,
+    version: u64,
+    ids: Vec<String>,
+    page: Option<crate::authzen_wire::PageRequest>,
+) -> Result<EntityResults, String> {
     let found = ids
         .into_iter()
         .map(|id| FoundEntity {
@@ -107,8 +119,8 @@ pub(crate) async fn search_subject(
             id,
         })
         .collect();
-    let (results, page) = paginate(found, version, req.page).map_err(invalid)?;
-    Ok(Json(EntityResults { results, page }))
+    let (results, page) = paginate(found, version, page)?;
+    Ok(EntityResults { results, page })
 }
 
 /// Resources of a type on which a subject may do an action (AuthZEN 1.0 §8.5).
@@ -133,15 +145,9 @@ pub(crate) async fn search_resource(
         )
     })
     .map_err(invalid)?;
-    let found = ids
-        .into_iter()
-        .map(|id| FoundEntity {
-            kind: kind.clone(),
-            id,
-        })
-        .collect();
-    let (results, page) = paginate(found, version, req.page).map_err(invalid)?;
-    Ok(Json(EntityResults { results, page }))
+    entity_page(kind, version, ids, req.page)
+        .map(Json)
+        .map_err(invalid)
 }
 
 /// Actions a subject may do on a resource (AuthZEN 1.0 §8.6).
