@@ -337,6 +337,36 @@ impl Engine {
         Ok(decisions)
     }
 
+    /// Logs one AuthZEN search (`subject`, `resource` or `action`) and how
+    /// many matches it found; like decisions, never properties or context.
+    /// Returns once the record is durable.
+    pub async fn record_search(
+        &self,
+        actor: &Actor,
+        what: &str,
+        details: serde_json::Value,
+    ) -> Result<(), EngineError> {
+        let change = Change {
+            write: Write::Nothing,
+            record: Draft {
+                time: self.clock.now(),
+                kind: format!("access.search.{what}"),
+                actor: actor.audit_name(),
+                target: format!("policy:{}", self.policy.active_version().unwrap_or(0)),
+                outcome: Outcome::Success,
+                details,
+            },
+        };
+        self.appender
+            .submit(change)
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                AppendError::Write(e) => EngineError::from(e),
+                AppendError::Unavailable => EngineError::AuditUnavailable,
+            })
+    }
+
     fn decision_record(
         &self,
         actor: &Actor,

@@ -18,8 +18,9 @@ use crate::problem::{Code, Problem};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri, header};
+use handoff_engine::auth::Actor;
 use handoff_policy::{Pdp, PolicyError};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 /// One access evaluation (AuthZEN 1.0 §6).
@@ -87,10 +88,15 @@ pub(crate) async fn evaluations(
 )]
 pub(crate) async fn search_subject(
     State(s): State<AppState>,
-    Evaluator(_): Evaluator,
+    Evaluator(actor): Evaluator,
     AuthzenJson(req): AuthzenJson<SubjectSearch>,
 ) -> Result<Json<EntityResults>, Problem> {
     let kind = req.subject.kind;
+    let logged = json!({
+        "subject": { "type": kind },
+        "action": req.action.name,
+        "resource": { "type": req.resource.kind, "id": req.resource.id },
+    });
     let (version, ids) = search(&s, |pdp| {
         pdp.search_subjects(
             &kind,
@@ -100,6 +106,7 @@ pub(crate) async fn search_subject(
         )
     })
     .map_err(invalid)?;
+    log_search(&s, &actor, "subject", logged, ids.len()).await?;
     entity_page(kind, version, ids, req.page)
         .map(Json)
         .map_err(invalid)
@@ -132,10 +139,15 @@ fn entity_page(
 )]
 pub(crate) async fn search_resource(
     State(s): State<AppState>,
-    Evaluator(_): Evaluator,
+    Evaluator(actor): Evaluator,
     AuthzenJson(req): AuthzenJson<ResourceSearch>,
 ) -> Result<Json<EntityResults>, Problem> {
     let kind = req.resource.kind;
+    let logged = json!({
+        "subject": { "type": req.subject.kind, "id": req.subject.id },
+        "action": req.action.name,
+        "resource": { "type": kind },
+    });
     let (version, ids) = search(&s, |pdp| {
         pdp.search_resources(
             &req.subject.into(),
@@ -145,6 +157,7 @@ pub(crate) async fn search_resource(
         )
     })
     .map_err(invalid)?;
+    log_search(&s, &actor, "resource", logged, ids.len()).await?;
     entity_page(kind, version, ids, req.page)
         .map(Json)
         .map_err(invalid)
@@ -159,9 +172,13 @@ pub(crate) async fn search_resource(
 )]
 pub(crate) async fn search_action(
     State(s): State<AppState>,
-    Evaluator(_): Evaluator,
+    Evaluator(actor): Evaluator,
     AuthzenJson(req): AuthzenJson<ActionSearch>,
 ) -> Result<Json<ActionResults>, Problem> {
+    let logged = json!({
+        "subject": { "type": req.subject.kind, "id": req.subject.id },
+        "resource": { "type": req.resource.kind, "id": req.resource.id },
+    });
     let (version, names) = search(&s, |pdp| {
         pdp.search_actions(
             &req.subject.into(),
@@ -170,6 +187,7 @@ pub(crate) async fn search_action(
         )
     })
     .map_err(invalid)?;
+    log_search(&s, &actor, "action", logged, names.len()).await?;
     let found = names.into_iter().map(|name| FoundAction { name }).collect();
     let (results, page) = paginate(found, version, req.page).map_err(invalid)?;
     Ok(Json(ActionResults { results, page }))
@@ -229,6 +247,21 @@ fn search(
     };
     let found = f(&pdp).map_err(|e| format!("invalid search: {e}"))?;
     Ok((pdp.version(), found))
+}
+
+/// Writes the search's audit record (what was asked and how many matched)
+/// and waits until it is durable, as for decisions.
+async fn log_search(
+    s: &AppState,
+    actor: &Actor,
+    what: &str,
+    mut logged: Value,
+    found: usize,
+) -> Result<(), Problem> {
+    if let Value::Object(map) = &mut logged {
+        map.insert("found".into(), json!(found));
+    }
+    Ok(s.engine.record_search(actor, what, logged).await?)
 }
 
 fn invalid(message: String) -> Problem {

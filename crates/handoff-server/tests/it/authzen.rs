@@ -178,6 +178,22 @@ async fn certification_searches_find_what_the_issue_lists() {
     )
     .await;
     assert!(ids(&resources).contains(&"record-2".into()));
+    // Every search is in the audit log: what was asked and how many matched.
+    let log = h.engine.audit_tail(100).await.unwrap();
+    let searches: Vec<_> = log
+        .iter()
+        .filter(|r| r.kind.starts_with("access.search."))
+        .collect();
+    assert!(searches.iter().any(|r| r.kind == "access.search.subject"));
+    assert!(searches.iter().any(|r| r.kind == "access.search.action"));
+    assert!(searches.iter().any(|r| r.kind == "access.search.resource"));
+    let last = searches.last().unwrap().details_json();
+    assert_eq!(last["resource"]["type"], "record");
+    assert!(last["found"].as_u64().unwrap() >= 1, "{last}");
+    assert!(
+        !searches.iter().any(|r| r.details.contains("admin")),
+        "properties are never logged"
+    );
 }
 
 #[tokio::test]
