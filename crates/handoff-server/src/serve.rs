@@ -221,7 +221,8 @@ impl Server {
         let state = AppState::new(engine.clone())
             .with_metrics(crate::metrics::install())
             .with_request_timeout(config.request_timeout)
-            .with_pdp_open(config.pdp_allow_unauthenticated);
+            .with_pdp_open(config.pdp_allow_unauthenticated)
+            .with_tls(config.tls.is_some());
         Ok(Self {
             listener,
             local_addr,

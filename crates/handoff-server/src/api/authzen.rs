@@ -209,21 +209,22 @@ pub(crate) async fn configuration(
 ) -> Result<Json<PdpMetadata>, Problem> {
     let base = match &s.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
-        None => request_base(&uri, &headers)
+        None => request_base(&uri, &headers, if s.tls { "https" } else { "http" })
             .ok_or_else(|| Problem::new(Code::InvalidRequest, "a valid host header is required"))?,
     };
     Ok(Json(PdpMetadata::at(&base)))
 }
 
 /// `scheme://host` of the request: `X-Forwarded-Proto` (http or https) or
-/// the URI's scheme, else http; the `Host` header or the URI's authority.
-fn request_base(uri: &Uri, headers: &HeaderMap) -> Option<String> {
+/// the URI's scheme, else `default_scheme` (https when this server
+/// terminates TLS); the `Host` header or the URI's authority.
+fn request_base(uri: &Uri, headers: &HeaderMap, default_scheme: &'static str) -> Option<String> {
     let scheme = headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
         .filter(|p| matches!(*p, "http" | "https"))
         .or(uri.scheme_str())
-        .unwrap_or("http");
+        .unwrap_or(default_scheme);
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())

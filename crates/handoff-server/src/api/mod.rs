@@ -50,6 +50,9 @@ pub struct AppState {
     /// The base URL the PDP metadata advertises (`https://pdp.example`);
     /// `None` builds it from each request's scheme and `Host`.
     pub public_url: Option<String>,
+    /// Whether this server terminates TLS itself: the scheme the PDP
+    /// metadata assumes when a request does not say (`X-Forwarded-Proto`).
+    pub tls: bool,
 }
 
 impl AppState {
@@ -61,7 +64,15 @@ impl AppState {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             pdp_open: false,
             public_url: None,
+            tls: false,
         }
+    }
+
+    /// Records that connections arrive over TLS.
+    #[must_use]
+    pub fn with_tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// Leaves the AuthZEN endpoints open to callers without a token.

@@ -690,6 +690,20 @@ async fn metadata_lists_absolute_endpoints() {
         v["search_action_endpoint"],
         "https://pdp.example/access/v1/search/action"
     );
+    // A server that terminates TLS itself advertises https when the request
+    // does not say otherwise.
+    let tls = app(AppState::new(h.engine.clone()).with_tls(true));
+    let req = Request::builder()
+        .uri("/.well-known/authzen-configuration")
+        .header(header::HOST, "pdp.example:8443")
+        .body(Body::empty())
+        .unwrap();
+    let res = tls.oneshot(req).await.unwrap();
+    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(v["policy_decision_point"], "https://pdp.example:8443");
 }
 
 #[tokio::test]
