@@ -346,8 +346,8 @@ mod tests {
         assert_eq!(read_default_token(&path).unwrap(), None);
     }
 
-    #[test]
-    fn problems_show_detail_and_status() {
+    /// A client pointed at a closed port; only its parsing is exercised.
+    fn offline_client() -> Client {
         let global = Global {
             addr: "http://127.0.0.1:1".into(),
             token: Some("t".into()),
@@ -355,7 +355,12 @@ mod tests {
             log_format: None,
             ca_cert: None,
         };
-        let client = Client::new(&global).unwrap();
+        Client::new(&global).unwrap()
+    }
+
+    #[test]
+    fn problems_show_detail_and_status() {
+        let client = offline_client();
         let body = br#"{"type":"urn:handoff:problem:conflict","title":"Conflict","status":409,"detail":"identity \"human:a\" already exists"}"#;
         let e = client.problem(StatusCode::CONFLICT, body);
         assert_eq!(e.to_string(), "identity \"human:a\" already exists (409)");
@@ -366,14 +371,7 @@ mod tests {
 
     #[test]
     fn pack_problems_keep_every_diagnostic() {
-        let global = Global {
-            addr: "http://127.0.0.1:1".into(),
-            token: Some("t".into()),
-            output: crate::output::Format::Table,
-            log_format: None,
-            ca_cert: None,
-        };
-        let client = Client::new(&global).unwrap();
+        let client = offline_client();
         let body = br#"{"status":422,"detail":"the policy pack is invalid","errors":[{"file":"a.cedar","line":2,"column":5,"message":"unexpected token"},{"odd":1}]}"#;
         let e = client.problem(StatusCode::UNPROCESSABLE_ENTITY, body);
         assert_eq!(

@@ -13,7 +13,7 @@ use crate::{Admin, AppendError, Engine, EngineError};
 use aws_lc_rs::digest;
 use handoff_audit::{Draft, Outcome};
 use handoff_core::{Identity, Limit, PolicyVersion};
-use handoff_policy::{Decision, Directory, PackFiles, Pdp, Policies, Request, compile};
+use handoff_policy::{Decision, Directory, LogRule, PackFiles, Pdp, Policies, Request, compile};
 use handoff_store::{Change, IdentityFilter, Store, Write};
 use serde_json::json;
 use std::sync::{Arc, RwLock};
@@ -286,7 +286,7 @@ impl Engine {
         request: &Request,
     ) -> Result<Decision, EngineError> {
         let mut results = self
-            .evaluate_many(actor, vec![Ok(request.clone())], Semantic::ExecuteAll)
+            .decide(actor, std::iter::once(Ok(request)), Semantic::ExecuteAll)
             .await?;
         results
             .pop()
@@ -302,12 +302,24 @@ impl Engine {
         items: Vec<Result<Request, String>>,
         semantic: Semantic,
     ) -> Result<Vec<Decision>, EngineError> {
+        let items = items.iter().map(|i| i.as_ref().map_err(String::as_str));
+        self.decide(actor, items, semantic).await
+    }
+
+    /// Evaluates borrowed items (no request is copied on the decision path)
+    /// and logs every decision made in one group commit.
+    async fn decide<'a>(
+        &self,
+        actor: &Actor,
+        items: impl Iterator<Item = Result<&'a Request, &'a str>>,
+        semantic: Semantic,
+    ) -> Result<Vec<Decision>, EngineError> {
         let pdp = self.policy.pdp();
-        let mut decisions = Vec::with_capacity(items.len());
+        let mut decisions = Vec::new();
         let mut changes = Vec::new();
         for item in items {
             let decision = match (&item, &pdp) {
-                (Err(message), _) => deny(message.clone()),
+                (Err(message), _) => deny((*message).to_owned()),
                 (Ok(_), None) => deny("no policy pack is active".into()),
                 (Ok(req), Some(pdp)) => pdp.evaluate(req).unwrap_or_else(|e| deny(e.to_string())),
             };
@@ -412,9 +424,16 @@ fn deny(error: String) -> Decision {
 }
 
 /// Whether a decision on `action` is logged under the active pack's settings.
+/// Randomness is drawn only for sampled actions, keeping it off the common path.
 fn should_log(pdp: Option<&Pdp>, action: &str) -> Result<bool, EngineError> {
     let Some(pdp) = pdp else { return Ok(true) };
-    let draw = crate::keys::random_bytes::<8>()
-        .map(|b| u64::from_be_bytes(*b) as f64 / (u64::MAX as f64 + 1.0))?;
-    Ok(pdp.policies().settings().should_log(action, draw))
+    match pdp.policies().settings().rule(action) {
+        LogRule::Log => Ok(true),
+        LogRule::Skip => Ok(false),
+        LogRule::Sample(rate) => {
+            let bytes = crate::keys::random_bytes::<8>()?;
+            let draw = u64::from_be_bytes(*bytes) as f64 / (u64::MAX as f64 + 1.0);
+            Ok(draw < rate)
+        }
+    }
 }

@@ -49,16 +49,20 @@ impl PackSettings {
     /// Whether a decision for `action` should be written to the audit log;
     /// `draw` in `[0, 1)` comes from the caller's random number generator.
     pub fn should_log(&self, action: &str, draw: f64) -> bool {
-        let rule = self
-            .decision_log
-            .actions
-            .get(action)
-            .unwrap_or(&self.decision_log.default);
-        match *rule {
+        match self.rule(action) {
             LogRule::Log => true,
             LogRule::Skip => false,
             LogRule::Sample(rate) => draw < rate,
         }
+    }
+
+    /// The decision-log rule for `action` (its own, or the default).
+    pub fn rule(&self, action: &str) -> LogRule {
+        *self
+            .decision_log
+            .actions
+            .get(action)
+            .unwrap_or(&self.decision_log.default)
     }
 }
 
