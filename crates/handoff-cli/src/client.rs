@@ -1,13 +1,16 @@
 //! The HTTP side of the CLI: one client per invocation that knows the
 //! server address and the bearer token, builds URLs with percent-encoded
 //! path segments, and turns RFC 9457 problem answers and transport failures
-//! into one-line errors.
+//! into one-line errors. The OAuth token endpoint is the exception to the
+//! bearer token: its caller authenticates as an agent or service with a
+//! client secret, and its errors are RFC 6749 §5.2 `{"error", ...}` bodies.
 //!
 //! It does not know any endpoint's meaning; the command modules do.
 
 use crate::Global;
 use anyhow::{Context, anyhow, bail};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::header::CONTENT_TYPE;
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::Value;
 use std::error::Error as StdError;
@@ -24,6 +27,18 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+
+/// What `application/x-www-form-urlencoded` leaves as is (WHATWG URL
+/// standard's urlencoded serializer); a space becomes `%20`, which every
+/// form decoder reads as a space.
+const FORM: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'*')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_');
+
+/// The media type of an OAuth request body.
+const FORM_MEDIA_TYPE: &str = "application/x-www-form-urlencoded";
 
 /// How long to wait for a TCP (and TLS) connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -75,6 +90,27 @@ impl fmt::Display for ApiError {
 }
 
 impl StdError for ApiError {}
+
+/// An OAuth error answer (RFC 6749 §5.2, RFC 8693 §2.2.2) from the token
+/// endpoint.
+#[derive(Debug)]
+pub(crate) struct OAuthError {
+    /// The registered error code, e.g. `invalid_scope`.
+    pub(crate) error: String,
+    /// The server's `error_description`, if any.
+    pub(crate) description: Option<String>,
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.description {
+            Some(description) => write!(f, "{}: {description}", self.error),
+            None => write!(f, "{}", self.error),
+        }
+    }
+}
+
+impl StdError for OAuthError {}
 
 impl Client {
     /// A client for the server and token named by the global options.
@@ -140,6 +176,36 @@ impl Client {
     /// `PATCH path` with a JSON body.
     pub(crate) async fn patch(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         self.send(self.http.patch(self.url(path)).json(body)).await
+    }
+
+    /// `POST /oauth2/token` with the parameters `form`, authenticated as the
+    /// client `client_id` with `client_secret` (HTTP Basic, RFC 6749
+    /// §2.3.1: both form-urlencoded first). The admin token is not sent.
+    /// An OAuth error answer becomes an [`OAuthError`].
+    pub(crate) async fn token(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        form: &[(&str, &str)],
+    ) -> anyhow::Result<Value> {
+        let req = self
+            .http
+            .post(self.url("/oauth2/token"))
+            .basic_auth(form_encode(client_id), Some(form_encode(client_secret)))
+            .header(CONTENT_TYPE, FORM_MEDIA_TYPE)
+            .body(form_body(form));
+        let resp = req.send().await.map_err(|e| self.transport_error(&e))?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| self.transport_error(&e))?;
+        if status.is_success() {
+            return serde_json::from_slice(&body).with_context(|| {
+                format!("the server at {} answered with invalid JSON", self.base)
+            });
+        }
+        match oauth_error(&body) {
+            Some(e) => Err(e.into()),
+            None => Err(self.problem(status, &body).into()),
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -223,6 +289,38 @@ impl Client {
             anyhow!("request to {} failed: {cause}", self.base)
         }
     }
+}
+
+/// An RFC 6749 §5.2 error body (400 or 401), if `body` is one.
+fn oauth_error(body: &[u8]) -> Option<OAuthError> {
+    let parsed: Value = serde_json::from_slice(body).ok()?;
+    let error = parsed.get("error").and_then(Value::as_str)?;
+    if error.is_empty() {
+        return None;
+    }
+    let description = parsed
+        .get("error_description")
+        .and_then(Value::as_str)
+        .filter(|d| !d.is_empty())
+        .map(str::to_owned);
+    Some(OAuthError {
+        error: error.to_owned(),
+        description,
+    })
+}
+
+/// One name or value, `application/x-www-form-urlencoded`.
+fn form_encode(text: &str) -> String {
+    utf8_percent_encode(text, FORM).to_string()
+}
+
+/// An `application/x-www-form-urlencoded` body of `pairs`, in order.
+fn form_body(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(name, value)| format!("{}={}", form_encode(name), form_encode(value)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// One entry of a problem's `errors` member as `file:line:column: message`
@@ -344,6 +442,35 @@ mod tests {
         );
         std::fs::write(&path, "  \n").unwrap();
         assert_eq!(read_default_token(&path).unwrap(), None);
+    }
+
+    #[test]
+    fn forms_are_urlencoded() {
+        assert_eq!(form_encode("agent:bot"), "agent%3Abot");
+        assert_eq!(
+            form_body(&[
+                ("scope", "read write"),
+                ("audience", "https://a.example/x?y=1&z")
+            ]),
+            "scope=read%20write&audience=https%3A%2F%2Fa.example%2Fx%3Fy%3D1%26z"
+        );
+        assert_eq!(form_encode("hfc_AZaz09-._*"), "hfc_AZaz09-._*");
+        assert_eq!(form_body(&[]), "");
+    }
+
+    #[test]
+    fn oauth_errors_are_read_from_their_body() {
+        let body = br#"{"error":"invalid_scope","error_description":"\"write\" is not in the parent's scope"}"#;
+        let e = oauth_error(body).unwrap();
+        assert_eq!(e.error, "invalid_scope");
+        assert_eq!(
+            e.to_string(),
+            "invalid_scope: \"write\" is not in the parent's scope"
+        );
+        let e = oauth_error(br#"{"error":"invalid_client"}"#).unwrap();
+        assert_eq!(e.to_string(), "invalid_client");
+        assert!(oauth_error(b"<html>").is_none());
+        assert!(oauth_error(br#"{"detail":"no route"}"#).is_none());
     }
 
     /// A client pointed at a closed port; only its parsing is exercised.

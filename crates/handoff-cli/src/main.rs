@@ -130,11 +130,13 @@ enum Command {
             With no arguments it keeps its data in ./handoff-data and listens on \
             127.0.0.1:8080. On first start it creates a bootstrap admin token and writes \
             it to <data-dir>/admin-token (mode 0600); the token itself is never logged. \
+            The tokens it issues name --public-url as their issuer (default: \
+            http://<listen>); set it whenever clients reach the server at another address. \
             Flags override HANDOFF_* variables, which override the configuration file.",
         after_help = "Examples:\n  \
             handoff serve\n  \
             handoff serve --data-dir /var/lib/handoff --listen 0.0.0.0:8443 \\\n      \
-            --tls-cert cert.pem --tls-key key.pem\n  \
+            --tls-cert cert.pem --tls-key key.pem --public-url https://handoff.example\n  \
             handoff serve --config handoff.toml --log-format json\n  \
             handoff serve --policy-pack ./policies"
     )]
@@ -202,6 +204,86 @@ enum Command {
             handoff audit verify --data-dir ./handoff-data"
     )]
     Audit(AuditCommand),
+
+    /// Exchange a token for a narrower one held by an agent or service
+    #[command(
+        long_about = "Exchange a token for a narrower one held by an agent or service \
+            (OAuth 2.0 Token Exchange, RFC 8693), or get a token of the client's own \
+            (--client-credentials).\n\n\
+            The client is the agent or service that receives the token; it authenticates \
+            with its credential (prefer HANDOFF_CLIENT_SECRET, which other users cannot see \
+            in the process list). The subject token is the token being handed over: a \
+            human's token or a token an agent received earlier. The new token never holds \
+            more than the subject token: its scope, audience and lifetime can only narrow, \
+            and the server's policy must permit the handoff.\n\n\
+            The access token is printed alone on standard output, so \
+            TOKEN=$(handoff delegate ...) captures it; --output json prints the whole \
+            answer. The admin token is not used.",
+        after_help = "Examples:\n  \
+            HUMAN=$(handoff token mint-human human:alice@example.com --scope \"read write\")\n  \
+            export HANDOFF_CLIENT_SECRET=hfc_...\n  \
+            BOT=$(handoff delegate --client-id agent:bot --subject-token \"$HUMAN\" --scope read)\n  \
+            echo \"$BOT\" | handoff delegate --client-id service:search --subject-token - \\\n      \
+            --audience https://search.example --lifetime 5m\n  \
+            handoff delegate --client-id agent:bot --client-credentials --output json\n\n\
+            Exit status:\n  \
+            0  the token was issued\n  \
+            1  failure: invalid_client, a server error, or the server could not be reached\n  \
+            3  the handoff was denied: invalid_scope, invalid_target, invalid_request,\n     \
+            invalid_grant, unauthorized_client or access_denied",
+        group(ArgGroup::new("grant").required(true)
+            .args(["subject_token", "client_credentials"]))
+    )]
+    Delegate(DelegateArgs),
+
+    /// Show the lineage of a token or delegation as a tree
+    #[command(
+        long_about = "Show the whole lineage (delegation tree) that a token, a delegation or \
+            a lineage belongs to, one line per delegation: who handed it to whom, its scope, \
+            audience, depth, state and expiry. The traced delegation is marked with *.\n\n\
+            A token (a JWT) is only decoded to read its jti, the id of its delegation; it is \
+            not verified, and the server's answer is what counts. Any other argument is \
+            looked up as a delegation id, then as a lineage id (txn).",
+        after_help = "Examples:\n  \
+            handoff trace \"$TOKEN\"\n  \
+            handoff trace dlg_0123456789abcdef0123456789abcdef\n  \
+            handoff trace dlg_0123456789abcdef0123456789abcdef --output json"
+    )]
+    Trace {
+        /// A token (JWT), a delegation id (dlg_...) or a lineage id
+        #[arg(value_name = "TOKEN|DELEGATION|LINEAGE")]
+        target: String,
+    },
+
+    /// Revoke a delegation and everything delegated from it
+    #[command(
+        long_about = "Revoke a delegation and, with it, every delegation below it in its \
+            lineage: their tokens stop working at once. Prints the blast radius: every \
+            delegation that loses access and the identities that held them. With --dry-run \
+            nothing is revoked; the same blast radius is printed.",
+        after_help = "Examples:\n  \
+            handoff revoke dlg_0123456789abcdef0123456789abcdef --dry-run\n  \
+            handoff revoke dlg_0123456789abcdef0123456789abcdef\n  \
+            handoff revoke dlg_0123456789abcdef0123456789abcdef --output json"
+    )]
+    Revoke {
+        /// Delegation id (dlg_...)
+        #[arg(value_name = "DELEGATION")]
+        delegation: String,
+
+        /// Only show what would lose access; revoke nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+
+    /// Rotate and list the keys that sign delegation tokens
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+            handoff keys list\n  \
+            handoff keys rotate"
+    )]
+    Keys(KeysCommand),
 
     /// Print a shell completion script
     #[command(after_help = "Examples:\n  \
@@ -286,6 +368,35 @@ struct ServeArgs {
     /// who reaches the server can ask for decisions)
     #[arg(long, env = "HANDOFF_PDP_ALLOW_UNAUTHENTICATED")]
     pdp_allow_unauthenticated: bool,
+
+    /// URL clients reach the server at: the issuer of every token and the base of
+    /// advertised endpoints; required when listening on 0.0.0.0 or ::
+    /// [default: http://<listen>, https:// with TLS]
+    #[arg(long, env = "HANDOFF_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
+
+    /// Development mode: allows `handoff token mint-human` (never in production)
+    #[arg(long, env = "HANDOFF_DEV")]
+    dev: bool,
+
+    /// Deepest a delegation chain may go below its root [default: 5]
+    #[arg(long, env = "HANDOFF_MAX_DEPTH", value_name = "HOPS")]
+    max_depth: Option<u32>,
+
+    /// Longest lifetime of a delegation, in seconds (at most 604800) [default: 3600]
+    #[arg(long, env = "HANDOFF_MAX_LIFETIME", value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_lifetime: Option<u64>,
+
+    /// Most direct delegations below one delegation [default: 100]
+    #[arg(long, env = "HANDOFF_MAX_FAN_OUT", value_name = "COUNT")]
+    max_fan_out: Option<u32>,
+
+    /// Algorithm of the token signing key, EdDSA or ES256; a change rotates the
+    /// key at start [default: EdDSA]
+    #[arg(long, env = "HANDOFF_SIGNING_ALGORITHM", value_name = "ALGORITHM",
+          value_parser = clap::value_parser!(handoff_engine::jwt::Algorithm))]
+    signing_algorithm: Option<handoff_engine::jwt::Algorithm>,
 }
 
 /// Kind of an identity.
@@ -609,6 +720,34 @@ enum TokenCommand {
         /// Token id (tok_...)
         token: String,
     },
+
+    /// Mint a human's token for development (refused unless the server runs with --dev)
+    #[command(
+        name = "mint-human",
+        long_about = "Mint a token for a human, signed by the server's development issuer, to \
+            use as the subject token of `handoff delegate` without a real identity \
+            provider. The server refuses (403) unless it runs with --dev: never in \
+            production. The human must be an active inventory identity.\n\n\
+            The token is printed alone on standard output; --output json prints the whole \
+            answer.",
+        after_help = "Examples:\n  \
+            handoff serve --dev\n  \
+            handoff token mint-human human:alice@example.com --scope \"read write\"\n  \
+            HUMAN=$(handoff token mint-human human:alice@example.com --scope read --lifetime 15m)"
+    )]
+    MintHuman {
+        /// The human, e.g. human:alice@example.com
+        #[arg(value_name = "HUMAN")]
+        human: String,
+
+        /// Space-separated scope the human's token carries
+        #[arg(long, value_name = "SCOPE")]
+        scope: Option<String>,
+
+        /// Lifetime: seconds, or a number with s, m, h, d or w [default: the server's]
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        lifetime: Option<u64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -763,6 +902,97 @@ enum AuditCommand {
     },
 }
 
+/// Type of the token handed over (RFC 8693 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TokenType {
+    /// An OAuth access token, e.g. one `handoff delegate` printed
+    AccessToken,
+    /// A JWT, e.g. a human's token from a trusted issuer
+    Jwt,
+    /// An OpenID Connect ID token
+    IdToken,
+}
+
+impl TokenType {
+    fn as_urn(self) -> &'static str {
+        match self {
+            Self::AccessToken => "urn:ietf:params:oauth:token-type:access_token",
+            Self::Jwt => "urn:ietf:params:oauth:token-type:jwt",
+            Self::IdToken => "urn:ietf:params:oauth:token-type:id_token",
+        }
+    }
+}
+
+/// Arguments of `handoff delegate`.
+#[derive(Debug, Args)]
+struct DelegateArgs {
+    /// The agent or service that receives the token, e.g. agent:bot
+    #[arg(long, env = "HANDOFF_CLIENT_ID", value_name = "ID")]
+    client_id: String,
+
+    /// The client's credential (hfc_...); prefer HANDOFF_CLIENT_SECRET
+    #[arg(
+        long,
+        env = "HANDOFF_CLIENT_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    client_secret: String,
+
+    /// The token handed over; `-` reads it from standard input
+    #[arg(long, value_name = "TOKEN")]
+    subject_token: Option<String>,
+
+    /// Type of the subject token
+    #[arg(long, value_enum, value_name = "TYPE", default_value_t = TokenType::AccessToken,
+          requires = "subject_token")]
+    subject_token_type: TokenType,
+
+    /// Get a token of the client's own instead of exchanging one (client_credentials grant)
+    #[arg(long)]
+    client_credentials: bool,
+
+    /// A token held by the client, proving it acts (RFC 8693 actor_token)
+    #[arg(long, value_name = "TOKEN", requires = "subject_token")]
+    actor_token: Option<String>,
+
+    /// Space-separated scope to ask for [default: the subject token's]
+    #[arg(long, value_name = "SCOPE")]
+    scope: Option<String>,
+
+    /// Audience the token is for (a logical name); repeatable
+    #[arg(long, value_name = "AUDIENCE")]
+    audience: Vec<String>,
+
+    /// Resource server URI the token is for; repeatable
+    #[arg(long, value_name = "URI")]
+    resource: Vec<String>,
+
+    /// Lifetime: seconds, or a number with s, m, h, d or w [default: the server's]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    lifetime: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List the token-signing keys
+    #[command(after_help = "Examples:\n  \
+            handoff keys list\n  \
+            handoff keys list --output json")]
+    List,
+
+    /// Make a new signing key; tokens are signed with it from now on
+    #[command(
+        long_about = "Make a new token-signing key; new tokens are signed with it from now \
+            on. The previous key is retired, not deleted: it stays published so the tokens \
+            it signed still verify until they expire.",
+        after_help = "Examples:\n  \
+            handoff keys rotate\n  \
+            handoff keys rotate --output json"
+    )]
+    Rotate,
+}
+
 /// Parses `key=value`.
 fn parse_attr(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
@@ -857,6 +1087,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => commands::audit::verify_offline(&dir, format).await,
         Command::Audit(cmd) => {
             commands::audit::run(&client::Client::new(&global)?, format, cmd).await
+        }
+        Command::Delegate(args) => {
+            commands::delegate::run(&client::Client::new(&global)?, format, args).await
+        }
+        Command::Trace { target } => {
+            commands::trace::run(&client::Client::new(&global)?, format, &target).await
+        }
+        Command::Revoke {
+            delegation,
+            dry_run,
+        } => {
+            commands::revoke::run(&client::Client::new(&global)?, format, &delegation, dry_run)
+                .await
+        }
+        Command::Keys(cmd) => {
+            commands::keys::run(&client::Client::new(&global)?, format, cmd).await
         }
         Command::Completions { shell } => {
             let mut out = std::io::stdout().lock();

@@ -1,6 +1,7 @@
 //! Rendering answers: pretty-printed JSON (`--output json`) or tables
 //! (`--output table`, the default) for identities, credentials, admin
-//! tokens, audit records and policy versions.
+//! tokens, audit records, policy versions and token-signing keys, and
+//! delegations as lineage trees and blast radiuses.
 //!
 //! Works on the server's JSON as it arrives, so a field added by the server
 //! shows up in JSON output without a CLI change. Writes to standard output
@@ -126,6 +127,15 @@ const POLICY_FIELDS: &[(&str, &str)] = &[
     ("digest", "digest"),
 ];
 
+/// Columns of a token-signing key list.
+const KEY_COLUMNS: &[(&str, &str)] = &[
+    ("KID", "kid"),
+    ("ALG", "alg"),
+    ("SIGNING", "signing"),
+    ("CREATED", "created_at"),
+    ("RETIRED", "retired_at"),
+];
+
 /// Writes `text` and a newline to standard output.
 pub(crate) fn line(text: &str) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
@@ -210,6 +220,158 @@ pub(crate) fn policy_versions(items: &[Value], active: Option<u64>) -> anyhow::R
 /// Prints one policy version (its metadata, not its files).
 pub(crate) fn policy_version(value: &Value, active: Option<u64>) -> anyhow::Result<()> {
     line(&fields_table(POLICY_FIELDS, &mark_active(value, active)).to_string())
+}
+
+/// Prints a list of token-signing keys.
+pub(crate) fn keys(items: &[Value]) -> anyhow::Result<()> {
+    line(&list_table(KEY_COLUMNS, items).to_string())
+}
+
+/// A lineage as a tree, one line per delegation, children below their
+/// parent with `├─`/`└─`, in the order given (the server's: by depth, then
+/// issue time). The `focus` delegation is marked with `*`. A delegation
+/// whose parent is not in `delegations` is drawn as a root.
+pub(crate) fn lineage_tree(delegations: &[Value], focus: Option<&str>) -> String {
+    let id_of = |d: &Value| d.get("id").and_then(Value::as_str).map(str::to_owned);
+    let ids: Vec<Option<String>> = delegations.iter().map(id_of).collect();
+    let parent_of = |d: &Value| {
+        d.get("parent")
+            .and_then(Value::as_str)
+            .filter(|p| ids.iter().flatten().any(|id| id == p))
+            .map(str::to_owned)
+    };
+    let children = |of: Option<&str>| -> Vec<usize> {
+        delegations
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| parent_of(d).as_deref() == of)
+            .map(|(i, _)| i)
+            .collect()
+    };
+
+    // Depth-first with an explicit stack (no recursion on server data); a
+    // delegation is drawn once even if the data holds a cycle.
+    let mut out = String::new();
+    let mut drawn = vec![false; delegations.len()];
+    let mut stack: Vec<(usize, String, Option<bool>)> = children(None)
+        .into_iter()
+        .rev()
+        .map(|i| (i, String::new(), None))
+        .collect();
+    while let Some((index, prefix, last)) = stack.pop() {
+        let (Some(d), Some(seen)) = (delegations.get(index), drawn.get_mut(index)) else {
+            continue;
+        };
+        if std::mem::replace(seen, true) {
+            continue;
+        }
+        let id = ids.get(index).cloned().flatten();
+        let marker = if id.is_some() && id.as_deref() == focus {
+            "* "
+        } else {
+            "  "
+        };
+        let (connector, child_prefix) = match last {
+            None => ("", String::new()),
+            Some(false) => ("├─ ", format!("{prefix}│  ")),
+            Some(true) => ("└─ ", format!("{prefix}   ")),
+        };
+        out.push_str(&format!(
+            "{marker}{prefix}{connector}{}\n",
+            delegation_line(d)
+        ));
+        let below = id
+            .as_deref()
+            .map(|id| children(Some(id)))
+            .unwrap_or_default();
+        let count = below.len();
+        for (n, child) in below.into_iter().enumerate().rev() {
+            stack.push((child, child_prefix.clone(), Some(n + 1 == count)));
+        }
+    }
+    out
+}
+
+/// One delegation on one line:
+/// `delegator → actor  scope="…" audience=… depth=N  state  expires …  id`.
+pub(crate) fn delegation_line(d: &Value) -> String {
+    let text = |key: &str| cell(d.get(key));
+    format!(
+        "{} → {}  scope=\"{}\" audience={} depth={}  {}  expires {}  {}",
+        text("delegator"),
+        text("actor"),
+        d.get("scope").and_then(Value::as_str).unwrap_or(""),
+        audience(d.get("audience")),
+        text("depth"),
+        text("state"),
+        text("expires_at"),
+        text("id"),
+    )
+}
+
+/// A blast radius (`POST /v1/delegations/{id}/revoke`) for people: how
+/// many delegations lose access, each as `actor scope`, and the identities
+/// that held them.
+pub(crate) fn blast_radius(answer: &Value) -> String {
+    let root = answer.get("root").and_then(Value::as_str).unwrap_or("-");
+    let dry_run = answer
+        .get("dry_run")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let delegations = answer
+        .get("delegations")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let identities: Vec<&str> = answer
+        .get("identities")
+        .and_then(Value::as_array)
+        .map(|list| list.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let count = delegations.len();
+    let noun = if count == 1 {
+        "delegation"
+    } else {
+        "delegations"
+    };
+    let colon = if count == 0 { "" } else { ":" };
+    let mut out = if dry_run {
+        format!("revoking {root} would take access from {count} {noun}{colon}\n")
+    } else {
+        format!("revoked {root}: {count} {noun} lost access{colon}\n")
+    };
+    for d in delegations {
+        out.push_str(&format!(
+            "  {}  scope=\"{}\"  {}\n",
+            cell(d.get("actor")),
+            d.get("scope").and_then(Value::as_str).unwrap_or(""),
+            cell(d.get("id")),
+        ));
+    }
+    let who = if identities.is_empty() {
+        "none".to_owned()
+    } else {
+        identities.join(", ")
+    };
+    if dry_run {
+        out.push_str(&format!("identities that would lose access: {who}\n"));
+        out.push_str("dry run: nothing was revoked");
+    } else {
+        out.push_str(&format!("identities that lost access: {who}"));
+    }
+    out
+}
+
+/// An audience list as text; empty means any resource server.
+fn audience(value: Option<&Value>) -> String {
+    let entries: Vec<&str> = value
+        .and_then(Value::as_array)
+        .map(|list| list.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if entries.is_empty() {
+        "any".to_owned()
+    } else {
+        entries.join(",")
+    }
 }
 
 /// `value` with an `active` member, taken from `active` when it has none.
@@ -313,6 +475,108 @@ mod tests {
         ] {
             assert!(text.contains(expected), "{expected} missing from\n{text}");
         }
+    }
+
+    /// A three-node lineage as `GET /v1/lineages/{txn}` lists it, plus a
+    /// second child of the root.
+    fn lineage() -> Vec<Value> {
+        let node = |id: &str, parent: Option<&str>, delegator: &str, actor: &str, depth: u32| {
+            json!({
+                "id": id, "parent": parent, "lineage": "dlg_a", "subject": "human:alice@example.com",
+                "delegator": delegator, "actor": actor, "credential": null,
+                "scope": if depth == 0 { "read write" } else { "read" },
+                "audience": if actor == "service:search" { json!(["https://search.example"]) } else { json!([]) },
+                "depth": depth, "max_depth": 5, "max_fan_out": 10,
+                "issued_at": "2026-11-22T17:00:00Z", "expires_at": "2026-11-22T17:15:00.5Z",
+                "revoked_at": null, "state": if actor == "agent:other" { "revoked" } else { "active" }
+            })
+        };
+        vec![
+            node(
+                "dlg_a",
+                None,
+                "human:alice@example.com",
+                "human:alice@example.com",
+                0,
+            ),
+            node(
+                "dlg_b",
+                Some("dlg_a"),
+                "human:alice@example.com",
+                "agent:bot",
+                1,
+            ),
+            node(
+                "dlg_d",
+                Some("dlg_a"),
+                "human:alice@example.com",
+                "agent:other",
+                1,
+            ),
+            node("dlg_c", Some("dlg_b"), "agent:bot", "service:search", 2),
+        ]
+    }
+
+    #[test]
+    fn a_lineage_is_drawn_as_a_tree_with_the_focus_marked() {
+        let text = lineage_tree(&lineage(), Some("dlg_c"));
+        let expected = "  human:alice@example.com → human:alice@example.com  scope=\"read write\" audience=any depth=0  active  expires 2026-11-22 17:15:00Z  dlg_a
+  ├─ human:alice@example.com → agent:bot  scope=\"read\" audience=any depth=1  active  expires 2026-11-22 17:15:00Z  dlg_b
+* │  └─ agent:bot → service:search  scope=\"read\" audience=https://search.example depth=2  active  expires 2026-11-22 17:15:00Z  dlg_c
+  └─ human:alice@example.com → agent:other  scope=\"read\" audience=any depth=1  revoked  expires 2026-11-22 17:15:00Z  dlg_d
+";
+        assert_eq!(text, expected);
+        let unmarked = lineage_tree(&lineage(), None);
+        assert!(!unmarked.lines().any(|l| l.starts_with('*')), "{unmarked}");
+    }
+
+    #[test]
+    fn the_traced_delegation_is_marked() {
+        let text = lineage_tree(&lineage(), Some("dlg_b"));
+        let marked: Vec<&str> = text.lines().filter(|l| l.starts_with("* ")).collect();
+        assert_eq!(marked.len(), 1, "{text}");
+        assert!(marked[0].contains("→ agent:bot "), "{text}");
+        assert_eq!(lineage_tree(&[], None), "");
+    }
+
+    #[test]
+    fn orphans_and_cycles_are_drawn_once() {
+        let nodes = vec![
+            json!({"id": "dlg_x", "parent": "dlg_gone", "delegator": "agent:a", "actor": "agent:b"}),
+            json!({"id": "dlg_y", "parent": "dlg_z", "delegator": "agent:b", "actor": "agent:c"}),
+            json!({"id": "dlg_z", "parent": "dlg_y", "delegator": "agent:c", "actor": "agent:b"}),
+        ];
+        let text = lineage_tree(&nodes, None);
+        // dlg_x is a root (its parent is not listed); the cycle has no root
+        // and is not drawn, and nothing loops.
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("dlg_x"), "{text}");
+    }
+
+    #[test]
+    fn a_blast_radius_lists_who_loses_access() {
+        let nodes = lineage();
+        let answer = json!({
+            "root": "dlg_b", "dry_run": true,
+            "delegations": [nodes[1], nodes[3]],
+            "identities": ["agent:bot", "service:search"]
+        });
+        let text = blast_radius(&answer);
+        assert_eq!(
+            text,
+            "revoking dlg_b would take access from 2 delegations:
+  agent:bot  scope=\"read\"  dlg_b
+  service:search  scope=\"read\"  dlg_c
+identities that would lose access: agent:bot, service:search
+dry run: nothing was revoked"
+        );
+        let done = blast_radius(
+            &json!({"root": "dlg_b", "dry_run": false, "delegations": [], "identities": []}),
+        );
+        assert_eq!(
+            done,
+            "revoked dlg_b: 0 delegations lost access\nidentities that lost access: none"
+        );
     }
 
     #[test]

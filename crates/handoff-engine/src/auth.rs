@@ -15,6 +15,9 @@ pub enum Actor {
     Token(AdminTokenId),
     /// A credential of an agent or service.
     Credential(CredentialId),
+    /// An agent or service that authenticated with a signed assertion
+    /// (`private_key_jwt`).
+    Client(handoff_core::IdentityId),
     /// A caller of an access evaluation API left open by configuration
     /// (no token was presented).
     Anonymous,
@@ -27,6 +30,7 @@ impl Actor {
             Self::System => "system".to_owned(),
             Self::Token(id) => format!("token:{id}"),
             Self::Credential(id) => format!("credential:{id}"),
+            Self::Client(id) => format!("client:{id}"),
             Self::Anonymous => "anonymous".to_owned(),
         }
     }

@@ -158,6 +158,7 @@ impl Engine {
             &format!("credential \"{id}\""),
         )
         .await?;
+        self.chains.invalidate();
         self.credential(id).await
     }
 }

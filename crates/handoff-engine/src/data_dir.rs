@@ -9,10 +9,14 @@
 //!     hmac.key           32 random bytes, 0600
 //!     audit-signing.key  Ed25519 PKCS#8, 0600
 //!     audit-signing.pub  Ed25519 public key, hex
+//!     token-signing.json access-token keys, 0600: JSON array of
+//!                        {kid, alg, pkcs8 (base64url), created_at, retired_at}
 //! ```
 
+use crate::jwt::{Algorithm, TokenKeys};
 use crate::{EngineError, Keys};
 use handoff_audit::{PublicKey, Signer};
+use handoff_core::Time;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -62,6 +66,11 @@ impl DataDir {
         self.keys_dir().join("audit-signing.pub")
     }
 
+    /// The access-token key file (JSON, 0600).
+    pub fn token_keys_path(&self) -> PathBuf {
+        self.keys_dir().join("token-signing.json")
+    }
+
     /// Creates the directory tree (0700) if missing.
     pub fn create(&self) -> Result<(), EngineError> {
         for dir in [self.root.clone(), self.keys_dir()] {
@@ -72,8 +81,9 @@ impl DataDir {
         Ok(())
     }
 
-    /// Loads the keys, generating any that are missing.
-    pub fn load_or_create_keys(&self) -> Result<Keys, EngineError> {
+    /// Loads the keys, generating any that are missing (a new token key is
+    /// EdDSA, dated `now`).
+    pub fn load_or_create_keys(&self, now: Time) -> Result<Keys, EngineError> {
         self.create()?;
         let hmac_path = self.hmac_key();
         if !hmac_path.exists() {
@@ -87,7 +97,8 @@ impl DataDir {
         }
         let hmac_key = read_secret_file(&hmac_path)?;
         let pkcs8 = read_secret_file(&signing_path)?;
-        let keys = Keys::from_parts(&hmac_key, &pkcs8)?;
+        let tokens = TokenKeys::load_or_create(&self.token_keys_path(), Algorithm::EdDSA, now)?;
+        let keys = Keys::with_tokens(&hmac_key, &pkcs8, tokens)?;
         let public_hex = handoff_audit::hex::encode(keys.public_key().as_bytes());
         let pub_path = self.public_key_path();
         let stale = fs::read_to_string(&pub_path)
@@ -156,11 +167,12 @@ mod tests {
     fn keys_are_created_once_with_private_modes() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = DataDir::new(tmp.path().join("data"));
-        let a = dir.load_or_create_keys().unwrap();
-        let b = dir.load_or_create_keys().unwrap();
+        let a = dir.load_or_create_keys(Time::UNIX_EPOCH).unwrap();
+        let b = dir.load_or_create_keys(Time::UNIX_EPOCH).unwrap();
         assert_eq!(a.public_key(), b.public_key());
+        assert_eq!(a.tokens().kids(), b.tokens().kids());
         assert_eq!(dir.public_key().unwrap(), a.public_key());
-        for p in [dir.hmac_key(), dir.signing_key()] {
+        for p in [dir.hmac_key(), dir.signing_key(), dir.token_keys_path()] {
             assert_eq!(
                 fs::metadata(&p).unwrap().permissions().mode() & 0o777,
                 0o600
@@ -183,9 +195,9 @@ mod tests {
     fn a_world_readable_key_is_refused() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = DataDir::new(tmp.path());
-        dir.load_or_create_keys().unwrap();
+        dir.load_or_create_keys(Time::UNIX_EPOCH).unwrap();
         fs::set_permissions(dir.hmac_key(), fs::Permissions::from_mode(0o644)).unwrap();
-        let err = dir.load_or_create_keys().unwrap_err();
+        let err = dir.load_or_create_keys(Time::UNIX_EPOCH).unwrap_err();
         assert!(err.to_string().contains("chmod 600"), "{err}");
     }
 }

@@ -219,6 +219,7 @@ impl Engine {
             from: current.status,
             to,
             orphan_owned,
+            revoke_delegations: to != Status::Active,
             at: self.clock.now(),
         };
         match self
@@ -237,6 +238,7 @@ impl Engine {
             ))),
             other => other.map(|_| ()),
         }?;
+        self.chains.invalidate();
         let changed = self.identity(id).await?;
         let mut refreshed = vec![changed.clone()];
         if orphan_owned {

@@ -1,10 +1,13 @@
 //! The server's secret keys: the HMAC key that hashes credentials and
-//! tokens at rest, and the Ed25519 key that signs audit checkpoints.
+//! tokens at rest, the Ed25519 key that signs audit checkpoints and the
+//! keys that sign access tokens ([`TokenKeys`]).
 
 use crate::EngineError;
+use crate::jwt::{Algorithm, TokenKeys};
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use handoff_audit::{PublicKey, Signer};
+use handoff_core::Time;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -12,19 +15,32 @@ use zeroize::Zeroizing;
 pub struct Keys {
     hmac: hmac::Key,
     signer: Signer,
+    tokens: TokenKeys,
 }
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keys")
             .field("checkpoint_key_id", &self.signer.public_key().key_id())
+            .field("tokens", &self.tokens)
             .finish_non_exhaustive()
     }
 }
 
 impl Keys {
-    /// Keys from their stored forms: 32 HMAC key bytes and an Ed25519 PKCS#8 document.
+    /// Keys from their stored forms: 32 HMAC key bytes and an Ed25519 PKCS#8
+    /// document, with a fresh in-memory EdDSA token key (dated the epoch).
     pub fn from_parts(hmac_key: &[u8], signing_pkcs8: &[u8]) -> Result<Self, EngineError> {
+        let tokens = TokenKeys::ephemeral(Algorithm::EdDSA, Time::UNIX_EPOCH)?;
+        Self::with_tokens(hmac_key, signing_pkcs8, tokens)
+    }
+
+    /// Keys from their stored forms and the token keys.
+    pub fn with_tokens(
+        hmac_key: &[u8],
+        signing_pkcs8: &[u8],
+        tokens: TokenKeys,
+    ) -> Result<Self, EngineError> {
         if hmac_key.len() != 32 {
             return Err(EngineError::Io("the hmac key must be 32 bytes".into()));
         }
@@ -33,6 +49,7 @@ impl Keys {
         Ok(Self {
             hmac: hmac::Key::new(hmac::HMAC_SHA256, hmac_key),
             signer,
+            tokens,
         })
     }
 
@@ -74,6 +91,11 @@ impl Keys {
     /// The checkpoint verification key.
     pub fn public_key(&self) -> PublicKey {
         self.signer.public_key()
+    }
+
+    /// The access-token signing keys.
+    pub fn tokens(&self) -> &TokenKeys {
+        &self.tokens
     }
 }
 

@@ -1,5 +1,7 @@
 //! Handoff's use cases, each one transaction: the identity inventory,
-//! credentials, admin tokens, authentication and the audit log.
+//! credentials, admin tokens, authentication, handoffs (token exchange,
+//! introspection, cascading revocation, chain-aware decisions) and the
+//! audit log.
 //!
 //! Owns the audit [`appender`] (the single writer that holds the chain head
 //! and commits in groups), the server's [`keys`] and the layout of a
@@ -10,16 +12,25 @@
 pub mod appender;
 pub mod audit;
 pub mod auth;
+pub mod chains;
 pub mod credentials;
 pub mod data_dir;
+pub mod delegation;
 pub mod error;
 pub mod inventory;
+pub mod jwt;
 pub mod keys;
+pub mod lineage;
+pub mod oauth;
 pub mod policy;
 pub mod tokens;
+pub mod trusted;
 
 pub use appender::{AppendError, Appender, AppenderSettings};
 pub use auth::{Actor, Admin, Authenticated};
+pub use delegation::{DelegationSettings, Exchange, Issued, Trusted};
+pub use lineage::{BlastRadius, Revoker};
+pub use oauth::{Client, ClientAuth, OAuthError};
 pub use error::EngineError;
 pub use keys::Keys;
 
@@ -35,6 +46,8 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     appender: Arc<Appender>,
     policy: Arc<policy::PolicyState>,
+    delegation: Arc<DelegationSettings>,
+    chains: Arc<chains::Chains>,
 }
 
 impl Engine {
@@ -56,7 +69,16 @@ impl Engine {
             clock,
             appender: Arc::new(appender),
             policy: Arc::new(policy),
+            delegation: Arc::new(DelegationSettings::default()),
+            chains: Arc::new(chains::Chains::default()),
         })
+    }
+
+    /// Sets how delegation tokens are issued and accepted.
+    #[must_use]
+    pub fn with_delegation(mut self, settings: DelegationSettings) -> Self {
+        self.delegation = Arc::new(settings);
+        self
     }
 
     /// The store, for readiness checks.
@@ -91,7 +113,7 @@ impl Engine {
         clock: Arc<dyn Clock>,
         settings: AppenderSettings,
     ) -> Result<Self, EngineError> {
-        let keys = dir.load_or_create_keys()?;
+        let keys = dir.load_or_create_keys(clock.now())?;
         let path = dir.database();
         let store = handoff_store::sqlite::SqliteStore::open(&path)
             .await

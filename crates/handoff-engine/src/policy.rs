@@ -12,7 +12,8 @@ use crate::auth::Actor;
 use crate::{Admin, AppendError, Engine, EngineError};
 use aws_lc_rs::digest;
 use handoff_audit::{Draft, Outcome};
-use handoff_core::{Identity, Limit, PolicyVersion};
+use handoff_core::{Identity, IdentityId, Limit, PolicyVersion, Status};
+use std::collections::HashMap;
 use handoff_policy::{Decision, Directory, LogRule, PackFiles, Pdp, Policies, Request, compile};
 use handoff_store::{Change, IdentityFilter, Store, Write};
 use serde_json::json;
@@ -27,6 +28,8 @@ pub(crate) struct PolicyState {
 #[derive(Debug, Default)]
 struct Live {
     directory: Directory,
+    /// Every identity's status, for chain checks on the decision path.
+    statuses: HashMap<IdentityId, Status>,
     active: Option<(Arc<Policies>, u64)>,
     pdp: Option<Arc<Pdp>>,
 }
@@ -59,7 +62,9 @@ impl PolicyState {
                 None => break,
             }
         }
+        let statuses = identities.iter().map(|i| (i.id.clone(), i.status)).collect();
         let mut live = Live {
+            statuses,
             directory: Directory::from_identities(identities),
             ..Live::default()
         };
@@ -81,6 +86,27 @@ impl PolicyState {
         self.live.read().ok().and_then(|l| l.pdp.clone())
     }
 
+    /// An identity's status as the decision point knows it.
+    pub(crate) fn status(&self, id: &IdentityId) -> Option<Status> {
+        self.live
+            .read()
+            .ok()
+            .and_then(|l| l.statuses.get(id).copied())
+    }
+
+    /// Statuses of several identities under one lock.
+    pub(crate) fn statuses<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a IdentityId>,
+    ) -> HashMap<IdentityId, Status> {
+        let Ok(live) = self.live.read() else {
+            return HashMap::new();
+        };
+        ids.into_iter()
+            .filter_map(|id| live.statuses.get(id).map(|s| (id.clone(), *s)))
+            .collect()
+    }
+
     fn active_version(&self) -> Option<u64> {
         self.live
             .read()
@@ -93,6 +119,7 @@ impl PolicyState {
         if let Ok(mut live) = self.live.write() {
             for identity in identities {
                 live.directory.upsert(identity);
+                live.statuses.insert(identity.id.clone(), identity.status);
             }
             live.rebuild();
         }
@@ -318,15 +345,30 @@ impl Engine {
         let mut decisions = Vec::new();
         let mut changes = Vec::new();
         for item in items {
-            let decision = match (&item, &pdp) {
-                (Err(message), _) => deny((*message).to_owned()),
-                (Ok(_), None) => deny("no policy pack is active".into()),
-                (Ok(req), Some(pdp)) => pdp.evaluate(req).unwrap_or_else(|e| deny(e.to_string())),
+            let token = item.as_ref().ok().and_then(|r| {
+                r.subject
+                    .properties
+                    .get(crate::chains::TOKEN_PROPERTY)
+                    .map(|t| t.as_str().ok_or("subject.properties.token must be a string"))
+            });
+            let mut chain = None;
+            let decision = match (&item, &pdp, token) {
+                (Err(message), _, _) => deny((*message).to_owned()),
+                (Ok(_), None, _) => deny("no policy pack is active".into()),
+                (Ok(_), Some(_), Some(Err(message))) => deny(message.to_owned()),
+                (Ok(req), Some(pdp), Some(Ok(token))) => {
+                    let done = self.decide_chain(pdp, req, token).await;
+                    chain = done.chain;
+                    done.decision
+                }
+                (Ok(req), Some(pdp), None) => {
+                    pdp.evaluate(req).unwrap_or_else(|e| deny(e.to_string()))
+                }
             };
             if let Ok(req) = &item
                 && should_log(pdp.as_deref(), &req.action.name)?
             {
-                changes.push(self.decision_record(actor, req, &decision, pdp.as_deref()));
+                changes.push(self.decision_record(actor, req, &decision, pdp.as_deref(), chain));
             }
             let stop = match semantic {
                 Semantic::ExecuteAll => false,
@@ -385,10 +427,11 @@ impl Engine {
         req: &Request,
         decision: &Decision,
         pdp: Option<&Pdp>,
+        chain: Option<(serde_json::Value, String)>,
     ) -> Change {
         // Properties and context are never logged: they may carry tokens
         // or personal data. Types, ids and the verdict are enough to audit.
-        let details = json!({
+        let mut details = json!({
             "subject": { "type": req.subject.kind, "id": req.subject.id },
             "action": req.action.name,
             "resource": { "type": req.resource.kind, "id": req.resource.id },
@@ -397,6 +440,11 @@ impl Engine {
             "errors": decision.errors,
             "policy_version": pdp.map(Pdp::version),
         });
+        if let (Some((summary, lineage)), Some(map)) = (chain, details.as_object_mut()) {
+            map.insert("lineage".into(), serde_json::Value::String(lineage));
+            map.insert("chain".into(), summary);
+            map.insert("hops".into(), json!(decision.hops));
+        }
         Change {
             write: Write::Nothing,
             record: Draft {
@@ -420,6 +468,7 @@ fn deny(error: String) -> Decision {
         allow: false,
         reasons: Vec::new(),
         errors: vec![error],
+        hops: Vec::new(),
     }
 }
 

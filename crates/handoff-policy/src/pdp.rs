@@ -402,6 +402,7 @@ impl Pdp {
             allow: response.decision() == cedar_policy::Decision::Allow,
             reasons,
             errors,
+            hops: Vec::new(),
         })
     }
 }

@@ -102,6 +102,25 @@ pub struct Decision {
     /// Evaluation errors (`<policy id>: <message>`) and request problems,
     /// such as property values Cedar cannot represent.
     pub errors: Vec<String>,
+    /// For a decision on a delegation chain: each hop's own decision, root
+    /// first (the access is the intersection: allow only if all allow).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hops: Vec<HopDecision>,
+}
+
+/// One hop's part of a chain decision.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HopDecision {
+    /// The identity acting at this hop (`agent:support-bot`).
+    pub principal: String,
+    /// Its depth on the chain (the subject is 0).
+    pub depth: u32,
+    /// Whether policy allows this hop.
+    pub allow: bool,
+    /// Ids of the determining policies, sorted.
+    pub reasons: Vec<String>,
+    /// Evaluation errors.
+    pub errors: Vec<String>,
 }
 
 impl Decision {
@@ -111,6 +130,7 @@ impl Decision {
             allow: false,
             reasons: Vec::new(),
             errors,
+            hops: Vec::new(),
         }
     }
 }

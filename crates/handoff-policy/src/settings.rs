@@ -1,6 +1,12 @@
-//! Pack settings from `pack.toml`: for now, decision-log sampling.
+//! Pack settings from `pack.toml`: decision-log sampling and per-chain
+//! delegation limits (which can only narrow the server's configured ones).
 //!
 //! ```toml
+//! [delegation]
+//! max_depth = 3                  # chains at most 3 hops below their root
+//! max_lifetime_seconds = 900     # no delegation lives longer than 15 minutes
+//! max_fan_out = 10               # at most 10 direct delegations per delegation
+//!
 //! [decision_log]
 //! default = "log"                # "log" | "skip" | { sample = 0.5 }
 //! [decision_log.actions]
@@ -22,6 +28,21 @@ use std::fmt;
 pub struct PackSettings {
     /// Which decisions go to the audit log.
     pub decision_log: DecisionLog,
+    /// Delegation limits; `None` leaves the server's configured limit.
+    pub delegation: DelegationLimits,
+}
+
+/// Per-chain limits set by a pack. The server takes the tighter of these
+/// and its own configuration, so a pack can narrow but never widen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelegationLimits {
+    /// Deepest a chain may go below its root.
+    pub max_depth: Option<u32>,
+    /// Longest lifetime of a delegation, in seconds.
+    pub max_lifetime_seconds: Option<u32>,
+    /// Most direct delegations below one delegation.
+    pub max_fan_out: Option<u32>,
 }
 
 /// Decision-log settings: a default rule and per-action rules.
@@ -71,6 +92,8 @@ impl PackSettings {
 struct RawPack {
     #[serde(default)]
     decision_log: RawDecisionLog,
+    #[serde(default)]
+    delegation: DelegationLimits,
 }
 
 #[derive(Deserialize, Default)]
@@ -175,6 +198,7 @@ pub(crate) fn parse(text: &str, actions: &[String]) -> Result<PackSettings, Vec<
             default: raw.decision_log.default,
             actions: raw.decision_log.actions,
         },
+        delegation: raw.delegation,
     })
 }
 
@@ -202,6 +226,17 @@ mod tests {
         assert!(!s.should_log("read", 0.3));
         assert!(s.should_log("write", 0.99));
         assert!(!s.should_log("other", 0.0));
+    }
+
+    #[test]
+    fn delegation_limits_parse_and_refuse_unknown_keys() {
+        let s = parse("[delegation]\nmax_depth = 2\nmax_fan_out = 4\n", &actions()).unwrap();
+        assert_eq!(s.delegation.max_depth, Some(2));
+        assert_eq!(s.delegation.max_fan_out, Some(4));
+        assert_eq!(s.delegation.max_lifetime_seconds, None);
+        let d = parse("[delegation]\nmax_dept = 2\n", &actions()).unwrap_err();
+        assert!(d[0].message.contains("max_dept"), "{}", d[0].message);
+        assert!(parse("[delegation]\nmax_depth = -1\n", &actions()).is_err());
     }
 
     #[test]

@@ -114,6 +114,36 @@ pub struct DecisionContext {
     pub reasons: Vec<String>,
     /// Why the request could not be evaluated, or evaluation errors.
     pub errors: Vec<String>,
+    /// For a delegated token: each hop's decision, subject first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hops: Vec<HopBody>,
+}
+
+/// One hop of a chain decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct HopBody {
+    /// The identity acting at this hop.
+    pub principal: String,
+    /// Its depth on the chain (the subject is 0).
+    pub depth: u32,
+    /// Whether policy allows this hop.
+    pub decision: bool,
+    /// Ids of the determining policies.
+    pub reasons: Vec<String>,
+    /// Evaluation errors.
+    pub errors: Vec<String>,
+}
+
+impl From<handoff_policy::HopDecision> for HopBody {
+    fn from(h: handoff_policy::HopDecision) -> Self {
+        Self {
+            principal: h.principal,
+            depth: h.depth,
+            decision: h.allow,
+            reasons: h.reasons,
+            errors: h.errors,
+        }
+    }
 }
 
 /// A decision (AuthZEN 1.0 §6.2): a deny is `200 {"decision": false}`.
@@ -134,10 +164,12 @@ impl EvaluationResponse {
             (true, _) => Some(DecisionContext {
                 reasons: decision.reasons,
                 errors: decision.errors,
+                hops: decision.hops.into_iter().map(HopBody::from).collect(),
             }),
             (false, Some(error)) => Some(DecisionContext {
                 reasons: Vec::new(),
                 errors: vec![error],
+                hops: Vec::new(),
             }),
             (false, None) => None,
         };

@@ -6,12 +6,18 @@
 //! [`Overrides`] (the CLI fills them from flags or their environment
 //! variables). Raw input becomes a [`Config`] once, here; everything after
 //! trusts it. This module reads no environment variables and defines no
-//! flags: that is the CLI's job. See `docs/configuration.md`.
+//! flags: that is the CLI's job; nor does it read key files or fetch JWKS
+//! documents (start-up does, in [`crate::serve`]). See
+//! `docs/configuration.md`.
 
+use chrono::TimeDelta;
+use handoff_core::{Limits, Scope};
+use handoff_engine::jwt::Algorithm;
 use serde::Deserialize;
+use std::collections::HashSet;
 use std::fmt;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -25,6 +31,10 @@ pub const DEFAULT_DATA_DIR: &str = "./handoff-data";
 /// Default listen address (loopback only).
 pub const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+
+/// The longest `max_lifetime_seconds` accepted (7 days): a bound on how
+/// long a delegation token, and a retired signing key, may live.
+pub const MAX_LIFETIME_CEILING: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
 /// Why a configuration could not be read or is not usable.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +115,73 @@ pub enum ConfigError {
     /// The policy pack directory is an empty path.
     #[error("the policy pack directory must not be empty")]
     EmptyPolicyPack,
+    /// The public URL is not an absolute http or https URL without query
+    /// and fragment.
+    #[error("invalid public url \"{url}\": {reason}")]
+    InvalidPublicUrl {
+        /// The URL, as given.
+        url: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// No public URL, and the listen address does not say how clients
+    /// reach the server, so the tokens' issuer would be unusable.
+    #[error(
+        "the listen address \"{listen}\" is not an address clients can use; set `public_url` in [server] (or --public-url) to the url clients reach this server at, e.g. \"https://handoff.example\": it is the issuer of every token"
+    )]
+    PublicUrlRequired {
+        /// The listen address.
+        listen: SocketAddr,
+    },
+    /// The default delegation lifetime exceeds the maximum.
+    #[error(
+        "the default delegation lifetime ({default} seconds, default_lifetime_seconds) must not exceed the maximum ({max} seconds, max_lifetime_seconds or --max-lifetime)"
+    )]
+    DefaultLifetimeAboveMax {
+        /// The default, in seconds.
+        default: u64,
+        /// The maximum, in seconds.
+        max: u64,
+    },
+    /// The maximum delegation lifetime is longer than [`MAX_LIFETIME_CEILING`].
+    #[error(
+        "the maximum delegation lifetime (max_lifetime_seconds, --max-lifetime) is {seconds} seconds; it must be at most {} seconds (7 days)",
+        MAX_LIFETIME_CEILING.as_secs()
+    )]
+    LifetimeTooLong {
+        /// The configured maximum, in seconds.
+        seconds: u64,
+    },
+    /// A `[[trusted_issuers]]` entry has an empty `issuer`.
+    #[error("trusted issuer number {position} in [[trusted_issuers]] has an empty `issuer`")]
+    EmptyIssuer {
+        /// 1-based position in the file.
+        position: usize,
+    },
+    /// A `[[trusted_issuers]]` entry names neither or both key sources.
+    #[error(
+        "trusted issuer \"{issuer}\" needs exactly one of `jwks_file` and `jwks_url`; it has {found}"
+    )]
+    JwksSource {
+        /// The issuer.
+        issuer: String,
+        /// `neither` or `both`.
+        found: &'static str,
+    },
+    /// Two `[[trusted_issuers]]` entries have the same `issuer`.
+    #[error("trusted issuer \"{issuer}\" is listed more than once in [[trusted_issuers]]")]
+    DuplicateIssuer {
+        /// The issuer.
+        issuer: String,
+    },
+    /// A `[[trusted_issuers]]` entry breaks another rule.
+    #[error("trusted issuer \"{issuer}\": {message}")]
+    TrustedIssuer {
+        /// The issuer.
+        issuer: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// How log lines are written (chosen by the CLI when it sets up logging).
@@ -181,6 +258,77 @@ impl Default for AuditConfig {
     }
 }
 
+/// How delegation tokens are issued (the `[delegation]` table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DelegationConfig {
+    /// Deepest a chain may go below its root (a root is depth 0).
+    pub max_depth: u32,
+    /// Longest lifetime of any delegation.
+    pub max_lifetime: Duration,
+    /// Lifetime when a request names none; at most `max_lifetime`.
+    pub default_lifetime: Duration,
+    /// Most direct children of one delegation.
+    pub max_fan_out: u32,
+    /// Algorithm of the token signing key.
+    pub signing_algorithm: Algorithm,
+    /// Development mode: allows minting human tokens (`handoff token mint-human`).
+    pub dev: bool,
+}
+
+impl Default for DelegationConfig {
+    fn default() -> Self {
+        Self {
+            max_depth: 5,
+            max_lifetime: Duration::from_secs(3600),
+            default_lifetime: Duration::from_secs(900),
+            max_fan_out: 100,
+            signing_algorithm: Algorithm::EdDSA,
+            dev: false,
+        }
+    }
+}
+
+impl DelegationConfig {
+    /// The per-chain limits these values set.
+    pub fn limits(&self) -> Limits {
+        // Both lifetimes are at most MAX_LIFETIME_CEILING once validated.
+        let delta = |d: Duration| TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX);
+        Limits {
+            max_depth: self.max_depth,
+            max_lifetime: delta(self.max_lifetime),
+            default_lifetime: delta(self.default_lifetime),
+            max_fan_out: self.max_fan_out,
+        }
+    }
+}
+
+/// Where a trusted issuer's public keys (a JWKS document) come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksSource {
+    /// A file, read once at start-up.
+    File(PathBuf),
+    /// An https URL (http only on loopback), fetched once at start-up.
+    Url(String),
+}
+
+/// An identity provider whose tokens a human may exchange (one
+/// `[[trusted_issuers]]` entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedIssuerConfig {
+    /// The `iss` its tokens carry.
+    pub issuer: String,
+    /// Its public keys.
+    pub jwks: JwksSource,
+    /// The audience its tokens must name.
+    pub audience: String,
+    /// The claim that holds the subject.
+    pub subject_claim: String,
+    /// The claim that holds the scopes.
+    pub scope_claim: String,
+    /// The scope of a lineage root when the token carries no scope claim.
+    pub default_scope: Scope,
+}
+
 /// The validated settings of `handoff serve`.
 ///
 /// Build it with [`Config::load`] or [`Config::layered`], which validate;
@@ -208,6 +356,14 @@ pub struct Config {
     pub pdp_allow_unauthenticated: bool,
     /// A policy pack directory pushed as `system` at start-up.
     pub policy_pack: Option<PathBuf>,
+    /// The URL clients reach the server at, without a trailing slash: the
+    /// issuer of tokens and the base of advertised endpoints. `None` means
+    /// `http://<listen>` (`https://` with TLS); see [`Config::issuer`].
+    pub public_url: Option<String>,
+    /// How delegation tokens are issued.
+    pub delegation: DelegationConfig,
+    /// Identity providers whose tokens humans may exchange.
+    pub trusted_issuers: Vec<TrustedIssuerConfig>,
 }
 
 impl Default for Config {
@@ -223,6 +379,9 @@ impl Default for Config {
             audit: AuditConfig::default(),
             pdp_allow_unauthenticated: false,
             policy_pack: None,
+            public_url: None,
+            delegation: DelegationConfig::default(),
+            trusted_issuers: Vec::new(),
         }
     }
 }
@@ -258,6 +417,18 @@ pub struct Overrides {
     pub pdp_allow_unauthenticated: Option<bool>,
     /// `--policy-pack` / `HANDOFF_POLICY_PACK`.
     pub policy_pack: Option<PathBuf>,
+    /// `--public-url` / `HANDOFF_PUBLIC_URL`, as given (validated here).
+    pub public_url: Option<String>,
+    /// `--dev` / `HANDOFF_DEV`; `None` when not given.
+    pub dev: Option<bool>,
+    /// `--max-depth` / `HANDOFF_MAX_DEPTH`.
+    pub max_depth: Option<u32>,
+    /// `--max-lifetime` / `HANDOFF_MAX_LIFETIME` (seconds on the command line).
+    pub max_lifetime: Option<Duration>,
+    /// `--max-fan-out` / `HANDOFF_MAX_FAN_OUT`.
+    pub max_fan_out: Option<u32>,
+    /// `--signing-algorithm` / `HANDOFF_SIGNING_ALGORITHM`.
+    pub signing_algorithm: Option<Algorithm>,
 }
 
 /// The contents of `handoff.toml`, as written (nothing validated beyond
@@ -282,6 +453,12 @@ pub struct FileConfig {
     /// `[policy]`.
     #[serde(default)]
     pub policy: PolicySection,
+    /// `[delegation]`.
+    #[serde(default)]
+    pub delegation: DelegationSection,
+    /// `[[trusted_issuers]]`.
+    #[serde(default)]
+    pub trusted_issuers: Vec<TrustedIssuerSection>,
 }
 
 /// The `[server]` table.
@@ -300,6 +477,8 @@ pub struct ServerSection {
     pub request_timeout_seconds: Option<u64>,
     /// `shutdown_grace_seconds = 30`.
     pub shutdown_grace_seconds: Option<u64>,
+    /// `public_url = "https://handoff.example"`.
+    pub public_url: Option<String>,
 }
 
 /// The `[tls]` table.
@@ -338,6 +517,44 @@ pub struct PdpSection {
 pub struct PolicySection {
     /// `pack = "./policies"`.
     pub pack: Option<PathBuf>,
+}
+
+/// The `[delegation]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelegationSection {
+    /// `max_depth = 5`.
+    pub max_depth: Option<u32>,
+    /// `max_lifetime_seconds = 3600`.
+    pub max_lifetime_seconds: Option<u64>,
+    /// `default_lifetime_seconds = 900`.
+    pub default_lifetime_seconds: Option<u64>,
+    /// `max_fan_out = 100`.
+    pub max_fan_out: Option<u32>,
+    /// `signing_algorithm = "EdDSA"` (or `"ES256"`).
+    pub signing_algorithm: Option<Algorithm>,
+    /// `dev = false`.
+    pub dev: Option<bool>,
+}
+
+/// One `[[trusted_issuers]]` entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuerSection {
+    /// `issuer = "https://idp.example"` (required).
+    pub issuer: String,
+    /// `jwks_file = "idp-jwks.json"`; exactly one of this and `jwks_url`.
+    pub jwks_file: Option<PathBuf>,
+    /// `jwks_url = "https://idp.example/.well-known/jwks.json"`.
+    pub jwks_url: Option<String>,
+    /// `audience = "https://handoff.example"` (required).
+    pub audience: String,
+    /// `subject_claim = "sub"`.
+    pub subject_claim: Option<String>,
+    /// `scope_claim = "scope"`.
+    pub scope_claim: Option<String>,
+    /// `default_scope = ""`.
+    pub default_scope: Option<String>,
 }
 
 /// Only the version, read before the full parse so that a file written for
@@ -389,6 +606,7 @@ impl FileConfig {
             &mut self.policy.pack,
         ]
         .into_iter()
+        .chain(self.trusted_issuers.iter_mut().map(|t| &mut t.jwks_file))
         .flatten()
         {
             if p.is_relative() && !p.as_os_str().is_empty() {
@@ -445,10 +663,14 @@ impl Config {
             audit,
             pdp,
             policy,
+            delegation,
+            trusted_issuers,
             ..
         } = file.unwrap_or_default();
         let defaults = Self::default();
         let seconds = |s: Option<u64>| s.map(Duration::from_secs);
+        // Before any override is moved out.
+        let delegation = layered_delegation(&delegation, &overrides, defaults.delegation);
 
         let cert = overrides.tls_cert.or(tls.cert);
         let key = overrides.tls_key.or(tls.key);
@@ -504,6 +726,17 @@ impl Config {
                 .or(pdp.allow_unauthenticated)
                 .unwrap_or(defaults.pdp_allow_unauthenticated),
             policy_pack: overrides.policy_pack.or(policy.pack),
+            public_url: overrides
+                .public_url
+                .or(server.public_url)
+                .map(|url| normalize_public_url(&url))
+                .transpose()?,
+            delegation,
+            trusted_issuers: trusted_issuers
+                .into_iter()
+                .enumerate()
+                .map(|(i, t)| trusted_issuer(t, i.saturating_add(1)))
+                .collect::<Result<_, _>>()?,
         };
         config.validate()?;
         Ok(config)
@@ -548,9 +781,32 @@ impl Config {
                 "the audit batch size (max_batch)",
             ),
         ];
-        match positive.into_iter().find(|(zero, _)| *zero) {
-            Some((_, name)) => Err(ConfigError::Zero { name }),
-            None => Ok(()),
+        if let Some((_, name)) = positive.into_iter().find(|(zero, _)| *zero) {
+            return Err(ConfigError::Zero { name });
+        }
+        match &self.public_url {
+            Some(url) => {
+                normalize_public_url(url)?;
+            }
+            // 0.0.0.0 or :: in `iss` would name no server a client can reach.
+            None if self.listen.ip().is_unspecified() => {
+                return Err(ConfigError::PublicUrlRequired {
+                    listen: self.listen,
+                });
+            }
+            None => {}
+        }
+        self.delegation.validate()?;
+        validate_trusted_issuers(&self.trusted_issuers)
+    }
+
+    /// The issuer (`iss`) of tokens and the base of every advertised
+    /// endpoint: the public URL, else `http://ADDR` (`https://` with TLS)
+    /// of `local_addr`, the address actually bound.
+    pub fn issuer(&self, local_addr: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("{}://{local_addr}", self.scheme()),
         }
     }
 
@@ -570,6 +826,217 @@ impl Config {
     }
 }
 
+impl DelegationConfig {
+    /// Lifetimes positive, the default within the maximum, the maximum
+    /// within [`MAX_LIFETIME_CEILING`].
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_lifetime.is_zero() {
+            return Err(ConfigError::Zero {
+                name: "the maximum delegation lifetime (max_lifetime_seconds, --max-lifetime)",
+            });
+        }
+        if self.default_lifetime.is_zero() {
+            return Err(ConfigError::Zero {
+                name: "the default delegation lifetime (default_lifetime_seconds)",
+            });
+        }
+        if self.max_lifetime > MAX_LIFETIME_CEILING {
+            return Err(ConfigError::LifetimeTooLong {
+                seconds: self.max_lifetime.as_secs(),
+            });
+        }
+        if self.default_lifetime > self.max_lifetime {
+            return Err(ConfigError::DefaultLifetimeAboveMax {
+                default: self.default_lifetime.as_secs(),
+                max: self.max_lifetime.as_secs(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Defaults < `[delegation]` < overrides. A default lifetime nobody set
+/// follows a lowered maximum, so `--max-lifetime 300` alone is valid.
+fn layered_delegation(
+    file: &DelegationSection,
+    overrides: &Overrides,
+    defaults: DelegationConfig,
+) -> DelegationConfig {
+    let max_lifetime = overrides
+        .max_lifetime
+        .or(file.max_lifetime_seconds.map(Duration::from_secs))
+        .unwrap_or(defaults.max_lifetime);
+    let default_lifetime = file
+        .default_lifetime_seconds
+        .map(Duration::from_secs)
+        .unwrap_or_else(|| defaults.default_lifetime.min(max_lifetime));
+    DelegationConfig {
+        max_depth: overrides
+            .max_depth
+            .or(file.max_depth)
+            .unwrap_or(defaults.max_depth),
+        max_lifetime,
+        default_lifetime,
+        max_fan_out: overrides
+            .max_fan_out
+            .or(file.max_fan_out)
+            .unwrap_or(defaults.max_fan_out),
+        signing_algorithm: overrides
+            .signing_algorithm
+            .or(file.signing_algorithm)
+            .unwrap_or(defaults.signing_algorithm),
+        dev: overrides.dev.or(file.dev).unwrap_or(defaults.dev),
+    }
+}
+
+/// One `[[trusted_issuers]]` entry (at 1-based `position`) made a
+/// [`TrustedIssuerConfig`]; [`Config::validate`] checks the rest.
+fn trusted_issuer(
+    section: TrustedIssuerSection,
+    position: usize,
+) -> Result<TrustedIssuerConfig, ConfigError> {
+    let TrustedIssuerSection {
+        issuer,
+        jwks_file,
+        jwks_url,
+        audience,
+        subject_claim,
+        scope_claim,
+        default_scope,
+    } = section;
+    if issuer.is_empty() {
+        return Err(ConfigError::EmptyIssuer { position });
+    }
+    let jwks = match (jwks_file, jwks_url) {
+        (Some(file), None) => JwksSource::File(file),
+        (None, Some(url)) => JwksSource::Url(url),
+        (None, None) => {
+            return Err(ConfigError::JwksSource {
+                issuer,
+                found: "neither",
+            });
+        }
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::JwksSource {
+                issuer,
+                found: "both",
+            });
+        }
+    };
+    let default_scope = match Scope::parse(default_scope.as_deref().unwrap_or_default()) {
+        Ok(scope) => scope,
+        Err(e) => {
+            return Err(ConfigError::TrustedIssuer {
+                issuer,
+                message: format!("invalid `default_scope`: {e}"),
+            });
+        }
+    };
+    Ok(TrustedIssuerConfig {
+        issuer,
+        jwks,
+        audience,
+        subject_claim: subject_claim.unwrap_or_else(|| "sub".to_owned()),
+        scope_claim: scope_claim.unwrap_or_else(|| "scope".to_owned()),
+        default_scope,
+    })
+}
+
+/// Each entry complete and usable, no issuer twice.
+fn validate_trusted_issuers(issuers: &[TrustedIssuerConfig]) -> Result<(), ConfigError> {
+    let mut seen = HashSet::new();
+    for (i, t) in issuers.iter().enumerate() {
+        if t.issuer.is_empty() {
+            return Err(ConfigError::EmptyIssuer {
+                position: i.saturating_add(1),
+            });
+        }
+        if !seen.insert(t.issuer.as_str()) {
+            return Err(ConfigError::DuplicateIssuer {
+                issuer: t.issuer.clone(),
+            });
+        }
+        let rule = |message: &str| ConfigError::TrustedIssuer {
+            issuer: t.issuer.clone(),
+            message: message.to_owned(),
+        };
+        if t.audience.is_empty() {
+            return Err(rule("`audience` must not be empty"));
+        }
+        if t.subject_claim.is_empty() {
+            return Err(rule("`subject_claim` must not be empty"));
+        }
+        if t.scope_claim.is_empty() {
+            return Err(rule("`scope_claim` must not be empty"));
+        }
+        match &t.jwks {
+            JwksSource::File(path) if path.as_os_str().is_empty() => {
+                return Err(rule("`jwks_file` must not be empty"));
+            }
+            JwksSource::File(_) => {}
+            JwksSource::Url(url) => {
+                jwks_url(url).map_err(|reason| ConfigError::TrustedIssuer {
+                    issuer: t.issuer.clone(),
+                    message: format!("invalid `jwks_url` \"{url}\": {reason}"),
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parses a public URL: absolute, http or https, with a host, without
+/// credentials, query or fragment. Returns it normalized (scheme and host
+/// lowercase, default port dropped) without a trailing slash.
+fn normalize_public_url(raw: &str) -> Result<String, ConfigError> {
+    let invalid = |reason| ConfigError::InvalidPublicUrl {
+        url: raw.to_owned(),
+        reason,
+    };
+    let url = reqwest::Url::parse(raw).map_err(|_| invalid("not an absolute url"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("the scheme must be http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("it has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("it must not hold a user name or password"));
+    }
+    if url.query().is_some() {
+        return Err(invalid("it must not have a query"));
+    }
+    if url.fragment().is_some() {
+        return Err(invalid("it must not have a fragment"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// Parses a JWKS URL: https, or http to a loopback host (`localhost`,
+/// `127.0.0.0/8`, `::1`); no credentials. The error says why not.
+pub(crate) fn jwks_url(raw: &str) -> Result<reqwest::Url, &'static str> {
+    let url = reqwest::Url::parse(raw).map_err(|_| "not an absolute url")?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("it must not hold a user name or password");
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err("plain http is accepted only on loopback; use https"),
+        _ => Err("the scheme must be https"),
+    }
+}
+
+/// Whether `url` names this host: `localhost` or a loopback address.
+pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -584,6 +1051,7 @@ insecure_http = false
 log_format = "json"
 request_timeout_seconds = 10
 shutdown_grace_seconds = 5
+public_url = "https://Handoff.Example:443/"
 
 [tls]
 cert = "/etc/handoff/cert.pem"
@@ -599,6 +1067,27 @@ allow_unauthenticated = true
 
 [policy]
 pack = "/etc/handoff/policies"
+
+[delegation]
+max_depth = 3
+max_lifetime_seconds = 1800
+default_lifetime_seconds = 600
+max_fan_out = 10
+signing_algorithm = "ES256"
+dev = true
+
+[[trusted_issuers]]
+issuer = "https://idp.example"
+jwks_file = "/etc/handoff/idp-jwks.json"
+audience = "https://handoff.example"
+subject_claim = "email"
+scope_claim = "scp"
+default_scope = "doc:read profile"
+
+[[trusted_issuers]]
+issuer = "https://login.example"
+jwks_url = "https://login.example/.well-known/jwks.json"
+audience = "handoff"
 "#;
 
     fn parse(text: &str) -> Result<FileConfig, ConfigError> {
@@ -622,6 +1111,16 @@ pack = "/etc/handoff/policies"
         assert!(!c.pdp_allow_unauthenticated);
         assert_eq!(c.policy_pack, None);
         assert_eq!(c.scheme(), "http");
+        assert_eq!(c.public_url, None);
+        assert_eq!(c.issuer(c.listen), "http://127.0.0.1:8080");
+        assert_eq!(c.delegation.max_depth, 5);
+        assert_eq!(c.delegation.max_lifetime, Duration::from_secs(3600));
+        assert_eq!(c.delegation.default_lifetime, Duration::from_secs(900));
+        assert_eq!(c.delegation.max_fan_out, 100);
+        assert_eq!(c.delegation.signing_algorithm, Algorithm::EdDSA);
+        assert!(!c.delegation.dev);
+        assert_eq!(c.delegation.limits(), Limits::default());
+        assert!(c.trusted_issuers.is_empty());
     }
 
     #[test]
@@ -647,9 +1146,44 @@ pack = "/etc/handoff/policies"
                 },
                 pdp_allow_unauthenticated: true,
                 policy_pack: Some("/etc/handoff/policies".into()),
+                public_url: Some("https://handoff.example".into()),
+                delegation: DelegationConfig {
+                    max_depth: 3,
+                    max_lifetime: Duration::from_secs(1800),
+                    default_lifetime: Duration::from_secs(600),
+                    max_fan_out: 10,
+                    signing_algorithm: Algorithm::ES256,
+                    dev: true,
+                },
+                trusted_issuers: vec![
+                    TrustedIssuerConfig {
+                        issuer: "https://idp.example".into(),
+                        jwks: JwksSource::File("/etc/handoff/idp-jwks.json".into()),
+                        audience: "https://handoff.example".into(),
+                        subject_claim: "email".into(),
+                        scope_claim: "scp".into(),
+                        default_scope: Scope::parse("profile doc:read").unwrap(),
+                    },
+                    TrustedIssuerConfig {
+                        issuer: "https://login.example".into(),
+                        jwks: JwksSource::Url("https://login.example/.well-known/jwks.json".into()),
+                        audience: "handoff".into(),
+                        subject_claim: "sub".into(),
+                        scope_claim: "scope".into(),
+                        default_scope: Scope::default(),
+                    },
+                ],
             }
         );
         assert_eq!(c.scheme(), "https");
+        assert_eq!(
+            c.issuer("0.0.0.0:9443".parse().unwrap()),
+            "https://handoff.example"
+        );
+        let limits = c.delegation.limits();
+        assert_eq!(limits.max_lifetime, TimeDelta::minutes(30));
+        assert_eq!(limits.default_lifetime, TimeDelta::minutes(10));
+        assert_eq!((limits.max_depth, limits.max_fan_out), (3, 10));
         let s = c.appender_settings();
         assert_eq!((s.max_batch, s.checkpoint_every), (64, 50));
         assert_eq!(s.checkpoint_interval, Duration::from_secs(7));
@@ -700,8 +1234,26 @@ pack = "/etc/handoff/policies"
             audit_max_batch: Some(9),
             pdp_allow_unauthenticated: Some(false),
             policy_pack: Some("/p".into()),
+            public_url: Some("http://10.0.0.1:1/handoff/".into()),
+            dev: Some(false),
+            max_depth: Some(1),
+            max_lifetime: Some(Duration::from_secs(700)),
+            max_fan_out: Some(2),
+            signing_algorithm: Some(Algorithm::EdDSA),
         };
         let c = Config::layered(Some(parse(FULL).unwrap()), overrides).unwrap();
+        assert_eq!(c.public_url.as_deref(), Some("http://10.0.0.1:1/handoff"));
+        assert_eq!(
+            c.delegation,
+            DelegationConfig {
+                max_depth: 1,
+                max_lifetime: Duration::from_secs(700),
+                default_lifetime: Duration::from_secs(600),
+                max_fan_out: 2,
+                signing_algorithm: Algorithm::EdDSA,
+                dev: false,
+            }
+        );
         assert_eq!(c.audit.checkpoint_every, 7);
         assert_eq!(c.audit.checkpoint_interval, Duration::from_secs(8));
         assert_eq!(c.audit.max_batch, 9);
@@ -739,10 +1291,20 @@ pack = "/etc/handoff/policies"
         let path = tmp.path().join("handoff.toml");
         std::fs::write(
             &path,
-            "version = 1\n[server]\ndata_dir = \"data\"\n[tls]\ncert = \"tls/c.pem\"\nkey = \"/abs/k.pem\"\n[policy]\npack = \"policies\"\n",
+            "version = 1\n[server]\ndata_dir = \"data\"\n[tls]\ncert = \"tls/c.pem\"\nkey = \"/abs/k.pem\"\n[policy]\npack = \"policies\"\n\
+             [[trusted_issuers]]\nissuer = \"https://a\"\naudience = \"h\"\njwks_file = \"keys/a.json\"\n\
+             [[trusted_issuers]]\nissuer = \"https://b\"\naudience = \"h\"\njwks_file = \"/abs/b.json\"\n",
         )
         .unwrap();
         let file = Config::from_file(&path).unwrap();
+        assert_eq!(
+            file.trusted_issuers[0].jwks_file,
+            Some(tmp.path().join("keys/a.json"))
+        );
+        assert_eq!(
+            file.trusted_issuers[1].jwks_file,
+            Some(PathBuf::from("/abs/b.json"))
+        );
         assert_eq!(file.policy.pack, Some(tmp.path().join("policies")));
         assert_eq!(file.server.data_dir, Some(tmp.path().join("data")));
         assert_eq!(file.tls.cert, Some(tmp.path().join("tls/c.pem")));
@@ -873,6 +1435,7 @@ pack = "/etc/handoff/policies"
         for listen in ["0.0.0.0:8080", "[::]:8080", "192.0.2.1:80"] {
             let overrides = Overrides {
                 listen: Some(listen.parse().unwrap()),
+                public_url: Some("https://handoff.example".into()),
                 ..Overrides::default()
             };
             let err = Config::layered(None, overrides.clone()).unwrap_err();
@@ -905,8 +1468,10 @@ pack = "/etc/handoff/policies"
 
     #[test]
     fn insecure_http_from_the_file_counts_as_consent() {
-        let file = parse("version = 1\n[server]\nlisten = \"0.0.0.0:80\"\ninsecure_http = true\n")
-            .unwrap();
+        let file = parse(
+            "version = 1\n[server]\nlisten = \"0.0.0.0:80\"\ninsecure_http = true\npublic_url = \"http://h.example\"\n",
+        )
+        .unwrap();
         assert!(Config::layered(Some(file), Overrides::default()).is_ok());
     }
 
@@ -987,5 +1552,410 @@ pack = "/etc/handoff/policies"
             "unknown log format \"xml\"; expected \"json\" or \"text\""
         );
         assert_eq!(LogFormat::Json.to_string(), "json");
+    }
+
+    fn layered(text: &str) -> Result<Config, ConfigError> {
+        Config::layered(Some(parse(text)?), Overrides::default())
+    }
+
+    fn with_public_url(url: &str) -> Result<Config, ConfigError> {
+        Config::layered(
+            None,
+            Overrides {
+                public_url: Some(url.into()),
+                ..Overrides::default()
+            },
+        )
+    }
+
+    #[test]
+    fn the_public_url_loses_its_trailing_slash_and_keeps_its_path() {
+        let cases = [
+            ("https://handoff.example", "https://handoff.example"),
+            ("https://handoff.example/", "https://handoff.example"),
+            ("https://HANDOFF.example:443/", "https://handoff.example"),
+            ("http://10.0.0.1:8080/", "http://10.0.0.1:8080"),
+            (
+                "https://example.com/handoff/",
+                "https://example.com/handoff",
+            ),
+            ("https://[2001:db8::1]:8443", "https://[2001:db8::1]:8443"),
+        ];
+        for (given, expected) in cases {
+            let c = with_public_url(given).unwrap();
+            assert_eq!(c.public_url.as_deref(), Some(expected), "{given}");
+            assert_eq!(c.issuer(c.listen), expected, "{given}");
+        }
+        let file = parse("version = 1\n[server]\npublic_url = \"https://from.file/\"\n").unwrap();
+        let c = Config::layered(Some(file.clone()), Overrides::default()).unwrap();
+        assert_eq!(c.public_url.as_deref(), Some("https://from.file"));
+        let overrides = Overrides {
+            public_url: Some("https://from.flag".into()),
+            ..Overrides::default()
+        };
+        let c = Config::layered(Some(file), overrides).unwrap();
+        assert_eq!(
+            c.public_url.as_deref(),
+            Some("https://from.flag"),
+            "flag wins"
+        );
+    }
+
+    #[test]
+    fn a_bad_public_url_is_rejected() {
+        let cases = [
+            ("handoff.example", "not an absolute url"),
+            ("/handoff", "not an absolute url"),
+            ("ftp://handoff.example", "the scheme must be http or https"),
+            (
+                "mailto:ops@handoff.example",
+                "the scheme must be http or https",
+            ),
+            ("https://handoff.example/?x=1", "it must not have a query"),
+            ("https://handoff.example/?", "it must not have a query"),
+            (
+                "https://handoff.example/#top",
+                "it must not have a fragment",
+            ),
+            (
+                "https://user:pw@handoff.example",
+                "it must not hold a user name or password",
+            ),
+        ];
+        for (url, reason) in cases {
+            let err = with_public_url(url).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::InvalidPublicUrl { .. }),
+                "{err:?}"
+            );
+            assert_eq!(
+                err.to_string(),
+                format!("invalid public url \"{url}\": {reason}"),
+                "{url}"
+            );
+        }
+        let msg = parse("version = 1\n[server]\npublic_url = 8080\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("at line 3"), "{msg}");
+        // A hand-built configuration is checked too.
+        let c = Config {
+            public_url: Some("ftp://x".into()),
+            ..Config::default()
+        };
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::InvalidPublicUrl { .. })
+        ));
+    }
+
+    #[test]
+    fn an_unspecified_listen_address_needs_a_public_url() {
+        for listen in ["0.0.0.0:8443", "[::]:8443"] {
+            let overrides = Overrides {
+                listen: Some(listen.parse().unwrap()),
+                tls_cert: Some("/c".into()),
+                tls_key: Some("/k".into()),
+                ..Overrides::default()
+            };
+            let err = Config::layered(None, overrides.clone()).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::PublicUrlRequired { .. }),
+                "{err:?}"
+            );
+            let msg = err.to_string();
+            assert!(msg.contains(&format!("\"{listen}\"")), "{msg}");
+            assert!(msg.contains("`public_url` in [server]"), "{msg}");
+            assert!(msg.contains("--public-url"), "{msg}");
+            assert!(msg.contains("issuer"), "{msg}");
+
+            let named = Overrides {
+                public_url: Some("https://handoff.example".into()),
+                ..overrides
+            };
+            let c = Config::layered(None, named).unwrap();
+            assert_eq!(c.issuer(c.listen), "https://handoff.example");
+        }
+        // A specific address is a usable default.
+        let overrides = Overrides {
+            listen: Some("192.0.2.1:8443".parse().unwrap()),
+            tls_cert: Some("/c".into()),
+            tls_key: Some("/k".into()),
+            ..Overrides::default()
+        };
+        let c = Config::layered(None, overrides).unwrap();
+        assert_eq!(c.issuer(c.listen), "https://192.0.2.1:8443");
+    }
+
+    #[test]
+    fn the_default_issuer_is_the_bound_address() {
+        let c = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..Config::default()
+        };
+        assert_eq!(
+            c.issuer("127.0.0.1:41234".parse().unwrap()),
+            "http://127.0.0.1:41234"
+        );
+        assert_eq!(c.issuer("[::1]:80".parse().unwrap()), "http://[::1]:80");
+    }
+
+    #[test]
+    fn delegation_keys_are_read_and_overridden() {
+        let c = layered("version = 1\n[delegation]\nmax_depth = 0\nmax_fan_out = 0\nsigning_algorithm = \"ES256\"\n")
+            .unwrap();
+        assert_eq!(c.delegation.max_depth, 0, "zero depth allows only roots");
+        assert_eq!(c.delegation.max_fan_out, 0);
+        assert_eq!(c.delegation.signing_algorithm, Algorithm::ES256);
+        let overrides = Overrides {
+            max_depth: Some(2),
+            signing_algorithm: Some(Algorithm::EdDSA),
+            dev: Some(true),
+            ..Overrides::default()
+        };
+        let file =
+            parse("version = 1\n[delegation]\nmax_depth = 4\nsigning_algorithm = \"ES256\"\n")
+                .unwrap();
+        let c = Config::layered(Some(file), overrides).unwrap();
+        assert_eq!(c.delegation.max_depth, 2);
+        assert_eq!(c.delegation.signing_algorithm, Algorithm::EdDSA);
+        assert!(c.delegation.dev);
+        let msg = parse("version = 1\n[delegation]\nsigning_algorithm = \"RS256\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("at line 3"), "{msg}");
+        assert!(msg.contains("RS256"), "{msg}");
+    }
+
+    #[test]
+    fn an_unknown_key_in_delegation_is_rejected() {
+        let err = parse("version = 1\n[delegation]\nmax_depth = 2\nmax_hops = 3\n").unwrap_err();
+        assert!(matches!(err, ConfigError::Parse { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("at line 4"), "{msg}");
+        assert!(msg.contains("unknown field `max_hops`"), "{msg}");
+    }
+
+    #[test]
+    fn a_default_lifetime_above_the_max_is_rejected() {
+        let err = layered(
+            "version = 1\n[delegation]\nmax_lifetime_seconds = 600\ndefault_lifetime_seconds = 601\n",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::DefaultLifetimeAboveMax { .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "the default delegation lifetime (601 seconds, default_lifetime_seconds) must not exceed the maximum (600 seconds, max_lifetime_seconds or --max-lifetime)"
+        );
+        // A flag lowering the max below an explicit default is refused too.
+        let file = parse("version = 1\n[delegation]\ndefault_lifetime_seconds = 900\n").unwrap();
+        let overrides = Overrides {
+            max_lifetime: Some(Duration::from_secs(300)),
+            ..Overrides::default()
+        };
+        assert!(matches!(
+            Config::layered(Some(file), overrides),
+            Err(ConfigError::DefaultLifetimeAboveMax {
+                default: 900,
+                max: 300
+            })
+        ));
+        // Equal is fine.
+        let c = layered(
+            "version = 1\n[delegation]\nmax_lifetime_seconds = 600\ndefault_lifetime_seconds = 600\n",
+        )
+        .unwrap();
+        assert_eq!(c.delegation.default_lifetime, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn an_unset_default_lifetime_follows_a_lowered_max() {
+        let overrides = Overrides {
+            max_lifetime: Some(Duration::from_secs(300)),
+            ..Overrides::default()
+        };
+        let c = Config::layered(None, overrides).unwrap();
+        assert_eq!(c.delegation.max_lifetime, Duration::from_secs(300));
+        assert_eq!(c.delegation.default_lifetime, Duration::from_secs(300));
+        let c = layered("version = 1\n[delegation]\nmax_lifetime_seconds = 7200\n").unwrap();
+        assert_eq!(c.delegation.default_lifetime, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn delegation_lifetimes_are_bounded() {
+        for (toml, name) in [
+            (
+                "max_lifetime_seconds = 0",
+                "the maximum delegation lifetime",
+            ),
+            (
+                "default_lifetime_seconds = 0",
+                "the default delegation lifetime",
+            ),
+        ] {
+            let err = layered(&format!("version = 1\n[delegation]\n{toml}\n")).unwrap_err();
+            assert!(matches!(err, ConfigError::Zero { .. }), "{err:?}");
+            assert!(err.to_string().starts_with(name), "{err}");
+        }
+        let err =
+            layered("version = 1\n[delegation]\nmax_lifetime_seconds = 604801\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the maximum delegation lifetime (max_lifetime_seconds, --max-lifetime) is 604801 seconds; it must be at most 604800 seconds (7 days)"
+        );
+        assert!(layered("version = 1\n[delegation]\nmax_lifetime_seconds = 604800\n").is_ok());
+        let overrides = Overrides {
+            max_lifetime: Some(Duration::from_secs(u64::MAX)),
+            ..Overrides::default()
+        };
+        assert!(matches!(
+            Config::layered(None, overrides),
+            Err(ConfigError::LifetimeTooLong { .. })
+        ));
+    }
+
+    const ISSUER: &str = "version = 1\n[[trusted_issuers]]\nissuer = \"https://idp.example\"\naudience = \"handoff\"\n";
+
+    #[test]
+    fn a_trusted_issuer_takes_exactly_one_key_source() {
+        let err = layered(ISSUER).unwrap_err();
+        assert!(matches!(err, ConfigError::JwksSource { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "trusted issuer \"https://idp.example\" needs exactly one of `jwks_file` and `jwks_url`; it has neither"
+        );
+        let both =
+            format!("{ISSUER}jwks_file = \"/k.json\"\njwks_url = \"https://idp.example/jwks\"\n");
+        assert_eq!(
+            layered(&both).unwrap_err().to_string(),
+            "trusted issuer \"https://idp.example\" needs exactly one of `jwks_file` and `jwks_url`; it has both"
+        );
+        let c = layered(&format!("{ISSUER}jwks_file = \"/k.json\"\n")).unwrap();
+        assert_eq!(
+            c.trusted_issuers[0].jwks,
+            JwksSource::File("/k.json".into())
+        );
+        assert_eq!(c.trusted_issuers[0].subject_claim, "sub");
+        assert_eq!(c.trusted_issuers[0].scope_claim, "scope");
+        assert!(c.trusted_issuers[0].default_scope.is_empty());
+    }
+
+    #[test]
+    fn a_duplicate_trusted_issuer_is_rejected() {
+        let text = format!(
+            "{ISSUER}jwks_file = \"/a.json\"\n[[trusted_issuers]]\nissuer = \"https://other.example\"\naudience = \"h\"\njwks_file = \"/b.json\"\n[[trusted_issuers]]\nissuer = \"https://idp.example\"\naudience = \"h2\"\njwks_url = \"https://idp.example/jwks\"\n"
+        );
+        let err = layered(&text).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::DuplicateIssuer { .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "trusted issuer \"https://idp.example\" is listed more than once in [[trusted_issuers]]"
+        );
+    }
+
+    #[test]
+    fn a_trusted_issuer_needs_its_required_keys() {
+        let msg = parse("version = 1\n[[trusted_issuers]]\nissuer = \"https://idp.example\"\njwks_file = \"/k\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("missing field `audience`"), "{msg}");
+        let msg = parse("version = 1\n[[trusted_issuers]]\naudience = \"h\"\njwks_file = \"/k\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("missing field `issuer`"), "{msg}");
+        let msg = parse(&format!(
+            "{ISSUER}jwks_file = \"/k\"\nsubject = \"email\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("unknown field `subject`"), "{msg}");
+        let err = layered(
+            "version = 1\n[[trusted_issuers]]\nissuer = \"\"\naudience = \"h\"\njwks_file = \"/k\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "trusted issuer number 1 in [[trusted_issuers]] has an empty `issuer`"
+        );
+        let err = layered(
+            "version = 1\n[[trusted_issuers]]\nissuer = \"https://idp.example\"\naudience = \"\"\njwks_file = \"/k\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "trusted issuer \"https://idp.example\": `audience` must not be empty"
+        );
+        let err = layered(&format!("{ISSUER}jwks_file = \"\"\n")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "trusted issuer \"https://idp.example\": `jwks_file` must not be empty"
+        );
+        let err = layered(&format!(
+            "{ISSUER}jwks_file = \"/k\"\nsubject_claim = \"\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("`subject_claim` must not be empty"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_bad_default_scope_is_rejected_naming_the_issuer() {
+        let err = layered(&format!(
+            "{ISSUER}jwks_file = \"/k\"\ndefault_scope = \"a\\\"b\"\n"
+        ))
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("trusted issuer \"https://idp.example\": invalid `default_scope`: "),
+            "{msg}"
+        );
+        let c = layered(&format!(
+            "{ISSUER}jwks_file = \"/k\"\ndefault_scope = \"read  doc:*\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.trusted_issuers[0].default_scope.to_string(), "doc:* read");
+    }
+
+    #[test]
+    fn a_jwks_url_must_be_https_unless_on_loopback() {
+        for url in [
+            "https://idp.example/jwks.json",
+            "http://127.0.0.1:9000/jwks.json",
+            "http://localhost/jwks",
+            "http://[::1]:9000/jwks",
+        ] {
+            let c = layered(&format!("{ISSUER}jwks_url = \"{url}\"\n")).unwrap();
+            assert_eq!(c.trusted_issuers[0].jwks, JwksSource::Url(url.into()));
+        }
+        let cases = [
+            (
+                "http://idp.example/jwks",
+                "plain http is accepted only on loopback; use https",
+            ),
+            ("ftp://idp.example/jwks", "the scheme must be https"),
+            ("idp.example/jwks", "not an absolute url"),
+            (
+                "https://u:p@idp.example/jwks",
+                "it must not hold a user name or password",
+            ),
+        ];
+        for (url, reason) in cases {
+            let err = layered(&format!("{ISSUER}jwks_url = \"{url}\"\n")).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "trusted issuer \"https://idp.example\": invalid `jwks_url` \"{url}\": {reason}"
+                )
+            );
+        }
     }
 }

@@ -8,7 +8,9 @@
 pub mod api;
 pub mod authzen_wire;
 pub mod config;
+pub mod delegation_wire;
 pub mod metrics;
+pub mod oauth_wire;
 pub mod openapi;
 pub mod problem;
 pub mod schema;

@@ -7,9 +7,11 @@
 //! 415 when it has a body) are added here once rather than repeated on each
 //! handler.
 
-use crate::api::{audit, authzen, credentials, identities, policies, service, tokens};
+use crate::api::{
+    audit, authzen, credentials, delegations, identities, oauth, policies, service, tokens,
+};
 use crate::problem::{CONTENT_TYPE, Code, Problem};
-use crate::{authzen_wire, schema, wire};
+use crate::{authzen_wire, delegation_wire, oauth_wire, schema, wire};
 use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
@@ -50,6 +52,18 @@ use utoipa::{Modify, OpenApi};
         authzen::search_resource,
         authzen::search_action,
         authzen::configuration,
+        oauth::token,
+        oauth::introspect,
+        oauth::revoke,
+        oauth::metadata,
+        oauth::jwks,
+        delegations::show,
+        delegations::list,
+        delegations::lineage,
+        delegations::revoke,
+        delegations::mint_human,
+        delegations::keys,
+        delegations::rotate,
         service::healthz,
         service::readyz,
         service::metrics,
@@ -62,6 +76,7 @@ use utoipa::{Modify, OpenApi};
         schema::NonHumanId,
         schema::CredentialId,
         schema::AdminTokenId,
+        schema::DelegationId,
         schema::Environment,
         schema::Cursor,
         schema::IdentityKind,
@@ -117,6 +132,20 @@ use utoipa::{Modify, OpenApi};
         authzen_wire::EntityResults,
         authzen_wire::ActionResults,
         authzen_wire::PdpMetadata,
+        authzen_wire::HopBody,
+        oauth_wire::TokenResponse,
+        oauth_wire::OAuthErrorBody,
+        delegation_wire::DelegationBody,
+        delegation_wire::DelegationDetail,
+        delegation_wire::LineageBody,
+        delegation_wire::DelegationPage,
+        delegation_wire::RevokeDelegation,
+        delegation_wire::BlastRadiusBody,
+        delegation_wire::MintHuman,
+        delegation_wire::MintedToken,
+        delegation_wire::KeyBody,
+        delegation_wire::KeyList,
+        delegation_wire::Rotated,
     )),
     modifiers(&BearerScheme, &CommonProblems),
     tags(
@@ -127,6 +156,10 @@ use utoipa::{Modify, OpenApi};
         (name = "policies", description = "Versioned Cedar policy packs"),
         (name = "authzen", description = "The OpenID AuthZEN Authorization API 1.0 (docs/authzen.md): \
             a pdp or admin token, or a credential; no token when the server leaves the PDP open"),
+        (name = "oauth", description = "OAuth 2.0: token endpoint (client credentials, RFC 8693 token \
+            exchange), introspection (RFC 7662), revocation (RFC 7009), metadata (RFC 8414), JWKS. \
+            Errors use the RFC 6749 §5.2 shape, not problem+json (docs/delegation.md)"),
+        (name = "delegations", description = "Delegations, lineages, signing keys (docs/delegation.md)"),
         (name = "service", description = "Health, readiness, metrics, this document; no token needed"),
     )
 )]
@@ -146,9 +179,15 @@ impl Modify for BearerScheme {
                 "an admin token (hfa_…) or, for /v1/whoami and the AuthZEN api, a credential (hfc_…)",
             ))
             .build();
-        doc.components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme(BEARER, SecurityScheme::Http(scheme));
+        let basic = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Basic)
+            .description(Some(
+                "OAuth client authentication (RFC 6749 §2.3.1): client_id = the agent's or service's id, client_secret = its credential",
+            ))
+            .build();
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(BEARER, SecurityScheme::Http(scheme));
+        components.add_security_scheme("basic", SecurityScheme::Http(basic));
     }
 }
 
@@ -212,6 +251,9 @@ impl Modify for CommonProblems {
         for (path, item) in doc.paths.paths.iter_mut() {
             let v1 = path.starts_with("/v1/");
             let authzen = path.starts_with("/access/");
+            // OAuth endpoints answer in RFC 6749 form; only the body limit
+            // (a problem+json 413, before the handler runs) is shared.
+            let oauth = path.starts_with("/oauth2/");
             let operations = [
                 &mut item.get,
                 &mut item.post,
@@ -228,6 +270,8 @@ impl Modify for CommonProblems {
                     .is_some_and(|id| ANY_SECRET.contains(&id));
                 let codes: Vec<&Code> = if authzen {
                     AUTHZEN_CODES.iter().collect()
+                } else if oauth {
+                    [Code::PayloadTooLarge].iter().collect()
                 } else {
                     V1_CODES
                         .iter()

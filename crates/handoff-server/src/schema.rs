@@ -155,6 +155,16 @@ component!(
 );
 
 component!(
+    /// A delegation id (the `jti` of its token; a root's id is the lineage's `txn`).
+    DelegationId,
+    string(
+        format!("^dlg_[0-9a-f]{{{}}}$", handoff_core::delegation::DELEGATION_ID_HEX),
+        "`dlg_` and 32 lowercase hex digits",
+        "dlg_0123456789abcdef0123456789abcdef",
+    )
+);
+
+component!(
     /// An admin token id.
     AdminTokenId,
     string(

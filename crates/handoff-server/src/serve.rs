@@ -1,6 +1,7 @@
-//! The server's runtime: start-up (data directory, engine, bootstrap
-//! token, configuration audit record, the configured policy pack), the
-//! accept loop over plain HTTP or TLS, and graceful shutdown.
+//! The server's runtime: start-up (trusted issuers' keys, data directory,
+//! engine and its delegation settings, bootstrap token, configuration audit
+//! record, the configured policy pack), the accept loop over plain HTTP or
+//! TLS, and graceful shutdown.
 //!
 //! One code path serves both schemes: every accepted connection gets its
 //! own task, which does the TLS handshake (time-limited) when configured and
@@ -13,14 +14,15 @@
 //! [`crate::api`]).
 
 use crate::api::{self, AppState};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, JwksSource, TrustedIssuerConfig};
 use crate::tls::{self, TlsError};
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use handoff_core::SystemClock;
 use handoff_engine::data_dir::DataDir;
-use handoff_engine::{Admin, Engine, EngineError};
+use handoff_engine::jwt::TrustedIssuer;
+use handoff_engine::{Admin, DelegationSettings, Engine, EngineError, Trusted};
 use handoff_policy::{Diagnostic, PackError, PackFiles};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -28,7 +30,7 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use serde_json::json;
-use std::io;
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
@@ -51,6 +53,15 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// within [`H2_KEEP_ALIVE_TIMEOUT`] is disconnected.
 const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Longest time fetching one trusted issuer's JWKS document may take.
+pub const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Largest JWKS document read from a file or a URL.
+pub const MAX_JWKS_BYTES: usize = 1024 * 1024;
+
+/// Most redirects followed when fetching a JWKS document.
+const MAX_JWKS_REDIRECTS: usize = 5;
 
 /// Pause after a failed accept (usually out of file descriptors), so the
 /// loop does not spin while the condition lasts.
@@ -121,6 +132,22 @@ pub enum ServeError {
         /// What went wrong.
         error: EngineError,
     },
+    /// A trusted issuer's keys cannot be read, fetched or used.
+    #[error("cannot load the keys of trusted issuer \"{issuer}\": {message}")]
+    TrustedIssuer {
+        /// The issuer.
+        issuer: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The token signing key cannot be changed to the configured algorithm.
+    #[error("cannot rotate the token signing key to {algorithm}: {error}")]
+    SigningKey {
+        /// The configured algorithm.
+        algorithm: handoff_engine::jwt::Algorithm,
+        /// What went wrong.
+        error: EngineError,
+    },
 }
 
 /// Diagnostics shown one per line, as `file:line:column: message`.
@@ -167,15 +194,18 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// Validates `config`, loads TLS, binds the listener, opens the data
-    /// directory and engine, writes the bootstrap admin token on a fresh
+    /// Validates `config`, loads TLS and the trusted issuers' keys, binds
+    /// the listener, opens the data directory and engine (with the
+    /// delegation settings, rotating the signing key when its algorithm is
+    /// not the configured one), writes the bootstrap admin token on a fresh
     /// store and records the configuration in the audit log.
     pub async fn start(config: Config) -> Result<Self, ServeError> {
         config.validate()?;
-        // Fail on a bad pack, a bad certificate or a taken port before
-        // touching the data directory.
+        // Fail on a bad pack, a bad certificate, unusable issuer keys or a
+        // taken port before touching the data directory.
         let pack = config.policy_pack.as_deref().map(load_pack).transpose()?;
         let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+        let trusted = load_trusted_issuers(&config.trusted_issuers).await?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -188,15 +218,21 @@ impl Server {
             error,
         })?;
 
+        let issuer = config.issuer(local_addr);
+        let settings = delegation_settings(&config, issuer.clone(), trusted)?;
+
         let dir = DataDir::new(&config.data_dir);
         dir.create().map_err(|error| ServeError::DataDir {
             path: config.data_dir.clone(),
             error,
         })?;
+        // INVARIANT: every clone of the engine (router state, `Server`) is
+        // taken from this configured one.
         let engine = Engine::open(&dir, Arc::new(SystemClock), config.appender_settings())
             .await
-            .map_err(ServeError::Engine)?;
-        if let Err(e) = prepare(&engine, &dir, &config, local_addr).await {
+            .map_err(ServeError::Engine)?
+            .with_delegation(settings);
+        if let Err(e) = prepare(&engine, &dir, &config, local_addr, &issuer).await {
             engine.shutdown().await;
             return Err(e);
         }
@@ -218,11 +254,19 @@ impl Server {
                 "the decision point answers without a token (pdp allow_unauthenticated): anyone who can reach /access/v1/ can ask for decisions"
             );
         }
+        if config.delegation.dev {
+            tracing::warn!(
+                "development mode is on (dev): admins can mint human tokens without an identity provider; never use it in production"
+            );
+        }
+        tracing::info!(issuer = %issuer, "issuing tokens as {issuer}");
+        // The OAuth and AuthZEN metadata both advertise endpoints under the issuer.
         let state = AppState::new(engine.clone())
             .with_metrics(crate::metrics::install())
             .with_request_timeout(config.request_timeout)
             .with_pdp_open(config.pdp_allow_unauthenticated)
-            .with_tls(config.tls.is_some());
+            .with_tls(config.tls.is_some())
+            .with_public_url(Some(issuer));
         Ok(Self {
             listener,
             local_addr,
@@ -253,28 +297,209 @@ impl Server {
     }
 }
 
-/// Start-up work that needs the engine: bootstrap token and the
-/// `config.load` audit record.
+/// Start-up work that needs the engine: the signing key's algorithm,
+/// bootstrap token and the `config.load` audit record.
 async fn prepare(
     engine: &Engine,
     dir: &DataDir,
     config: &Config,
     local_addr: SocketAddr,
+    issuer: &str,
 ) -> Result<(), ServeError> {
+    let rotated = align_signing_key(engine, config.delegation.signing_algorithm)?;
     if let Some(path) = engine.bootstrap(dir).await.map_err(ServeError::Bootstrap)? {
         // The token itself is never logged; only where to find it.
         tracing::info!(path = %path.display(), "bootstrap admin token written");
     }
+    let mut details = config_details(config, local_addr, issuer);
+    if let Some(map) = details.as_object_mut() {
+        map.insert("signing_key_rotated".into(), json!(rotated));
+    }
     engine
-        .record_event(
-            &Admin::system(),
-            "config.load",
-            "server",
-            config_details(config, local_addr),
-        )
+        .record_event(&Admin::system(), "config.load", "server", details)
         .await
         .map_err(ServeError::Audit)?;
     Ok(())
+}
+
+/// Rotates the token signing key once when its algorithm is not
+/// `algorithm`; returns the new key id. The old key keeps verifying the
+/// tokens it signed.
+fn align_signing_key(
+    engine: &Engine,
+    algorithm: handoff_engine::jwt::Algorithm,
+) -> Result<Option<String>, ServeError> {
+    let tokens = engine.keys().tokens();
+    let current = tokens.algorithm();
+    if current == algorithm {
+        return Ok(None);
+    }
+    let kid = tokens
+        .rotate(algorithm, engine.clock().now())
+        .map_err(|error| ServeError::SigningKey { algorithm, error })?;
+    tracing::info!(
+        from = %current,
+        to = %algorithm,
+        kid = %kid,
+        "token signing key rotated to the configured algorithm"
+    );
+    Ok(Some(kid))
+}
+
+/// The engine's delegation settings: `issuer`, the configured limits and
+/// `trusted` (whose issuers may not be this server's own).
+fn delegation_settings(
+    config: &Config,
+    issuer: String,
+    trusted: Vec<Trusted>,
+) -> Result<DelegationSettings, ServeError> {
+    let settings = DelegationSettings {
+        issuer,
+        limits: config.delegation.limits(),
+        trusted,
+        dev: config.delegation.dev,
+    };
+    let own = [settings.issuer.clone(), settings.dev_issuer()];
+    if let Some(t) = settings
+        .trusted
+        .iter()
+        .find(|t| own.contains(&t.verifier.issuer))
+    {
+        return Err(ServeError::TrustedIssuer {
+            issuer: t.verifier.issuer.clone(),
+            message: "it is this server's own issuer; a trusted issuer must be another server"
+                .into(),
+        });
+    }
+    Ok(settings)
+}
+
+/// Reads or fetches every trusted issuer's JWKS document and builds its
+/// verifier; the first failure stops start-up, naming the issuer.
+async fn load_trusted_issuers(issuers: &[TrustedIssuerConfig]) -> Result<Vec<Trusted>, ServeError> {
+    let mut client: Option<reqwest::Client> = None;
+    let mut trusted = Vec::with_capacity(issuers.len());
+    for t in issuers {
+        let failed = |message: String| ServeError::TrustedIssuer {
+            issuer: t.issuer.clone(),
+            message,
+        };
+        let jwks = match &t.jwks {
+            JwksSource::File(path) => read_jwks_file(path),
+            JwksSource::Url(url) => {
+                // One client (cheap to clone) for every URL.
+                let http = match &client {
+                    Some(http) => http.clone(),
+                    None => {
+                        let http = jwks_client().map_err(failed)?;
+                        client = Some(http.clone());
+                        http
+                    }
+                };
+                fetch_jwks(&http, url).await
+            }
+        }
+        .map_err(failed)?;
+        let verifier = TrustedIssuer::from_jwks_json(
+            t.issuer.clone(),
+            t.audience.clone(),
+            t.subject_claim.clone(),
+            t.scope_claim.clone(),
+            &jwks,
+        )
+        .map_err(|e| failed(e.to_string()))?;
+        tracing::info!(issuer = %t.issuer, keys = verifier.keys.keys.len(), "trusted issuer loaded");
+        trusted.push(Trusted {
+            verifier,
+            default_scope: t.default_scope.clone(),
+        });
+    }
+    Ok(trusted)
+}
+
+/// Reads a JWKS file of at most [`MAX_JWKS_BYTES`].
+fn read_jwks_file(path: &Path) -> Result<String, String> {
+    let cannot = |e: &dyn std::fmt::Display| format!("cannot read \"{}\": {e}", path.display());
+    let file = std::fs::File::open(path).map_err(|e| cannot(&e))?;
+    let mut text = String::new();
+    let limit = u64::try_from(MAX_JWKS_BYTES)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    file.take(limit)
+        .read_to_string(&mut text)
+        .map_err(|e| cannot(&e))?;
+    if text.len() > MAX_JWKS_BYTES {
+        return Err(format!("\"{}\" is larger than 1 MiB", path.display()));
+    }
+    Ok(text)
+}
+
+/// The HTTP client for JWKS documents: [`JWKS_FETCH_TIMEOUT`] for the whole
+/// exchange, redirects followed only to URLs a JWKS URL may have.
+fn jwks_client() -> Result<reqwest::Client, String> {
+    let redirects = reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() >= MAX_JWKS_REDIRECTS {
+            attempt.error("too many redirects")
+        } else if crate::config::jwks_url(attempt.url().as_str()).is_err() {
+            attempt.error("redirected to a url that is neither https nor loopback")
+        } else {
+            attempt.follow()
+        }
+    });
+    reqwest::Client::builder()
+        .timeout(JWKS_FETCH_TIMEOUT)
+        .redirect(redirects)
+        .build()
+        .map_err(|e| format!("cannot set up the http client: {}", error_chain(&e)))
+}
+
+/// Fetches the JWKS document at `url` (https, or http on loopback): a 2xx
+/// answer of at most [`MAX_JWKS_BYTES`].
+async fn fetch_jwks(client: &reqwest::Client, url: &str) -> Result<String, String> {
+    let parsed = crate::config::jwks_url(url)
+        .map_err(|reason| format!("invalid jwks url \"{url}\": {reason}"))?;
+    let cannot = |e: &reqwest::Error| format!("cannot fetch \"{url}\": {}", error_chain(e));
+    let mut response = client
+        .get(parsed)
+        .header(
+            reqwest::header::ACCEPT,
+            "application/jwk-set+json, application/json",
+        )
+        .send()
+        .await
+        .map_err(|e| cannot(&e))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!("fetching \"{url}\" answered {status}"));
+    }
+    let too_large = || format!("the document at \"{url}\" is larger than 1 MiB");
+    if response
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(MAX_JWKS_BYTES).unwrap_or(u64::MAX))
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| cannot(&e))? {
+        if body.len().saturating_add(chunk.len()) > MAX_JWKS_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|_| format!("the document at \"{url}\" is not utf-8"))
+}
+
+/// An error and its causes, `: `-separated (reqwest's own message names
+/// only the step that failed).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }
 
 /// Reads and compiles the pack in `dir`, so a bad pack stops start-up
@@ -317,7 +542,8 @@ async fn push_pack(engine: &Engine, dir: &Path, pack: PackFiles) -> Result<(), S
 }
 
 /// What the audit log keeps of the configuration: settings, never secrets.
-fn config_details(config: &Config, local_addr: SocketAddr) -> serde_json::Value {
+fn config_details(config: &Config, local_addr: SocketAddr, issuer: &str) -> serde_json::Value {
+    let delegation = &config.delegation;
     json!({
         "version": env!("CARGO_PKG_VERSION"),
         "listen": local_addr.to_string(),
@@ -331,6 +557,20 @@ fn config_details(config: &Config, local_addr: SocketAddr) -> serde_json::Value 
         "max_batch": config.audit.max_batch,
         "pdp_allow_unauthenticated": config.pdp_allow_unauthenticated,
         "policy_pack": config.policy_pack.as_ref().map(|p| p.display().to_string()),
+        "issuer": issuer,
+        "delegation": {
+            "max_depth": delegation.max_depth,
+            "max_lifetime_seconds": delegation.max_lifetime.as_secs(),
+            "default_lifetime_seconds": delegation.default_lifetime.as_secs(),
+            "max_fan_out": delegation.max_fan_out,
+            "signing_algorithm": delegation.signing_algorithm.as_str(),
+            "dev": delegation.dev,
+        },
+        "trusted_issuers": config
+            .trusted_issuers
+            .iter()
+            .map(|t| t.issuer.as_str())
+            .collect::<Vec<_>>(),
     })
 }
 

@@ -14,8 +14,8 @@ pub mod sqlite;
 use async_trait::async_trait;
 use handoff_audit::{Checkpoint, Draft, Head, Record};
 use handoff_core::{
-    AdminToken, AdminTokenId, Attributes, Credential, CredentialId, Cursor, Environment, Identity,
-    IdentityId, Kind, Limit, PolicyVersion, Status, Time,
+    AdminToken, AdminTokenId, Attributes, Credential, CredentialId, Cursor, Delegation,
+    DelegationId, Environment, Identity, IdentityId, Kind, Limit, PolicyVersion, Status, Time,
 };
 
 /// A storage failure.
@@ -68,12 +68,16 @@ pub enum Write {
         to: Status,
         /// Also flag every identity it owns as orphaned.
         orphan_owned: bool,
+        /// Also revoke every live delegation the identity holds or granted,
+        /// and everything below those (suspend, disable, decommission).
+        revoke_delegations: bool,
         /// When.
         at: Time,
     },
     /// Insert a credential; its identity must exist.
     IssueCredential(Credential),
-    /// Revoke a credential; `Conflict` if already revoked.
+    /// Revoke a credential, and every live delegation obtained with it and
+    /// everything below those; `Conflict` if already revoked.
     RevokeCredential {
         /// Which credential.
         id: CredentialId,
@@ -96,6 +100,21 @@ pub enum Write {
         version: PolicyVersion,
         /// The pack's files as JSON, opaque to the store.
         files: String,
+    },
+    /// Insert delegations in order (a root may precede its first child).
+    /// For each one with a parent: `NotFound` if the parent does not exist,
+    /// `Conflict` if the parent is revoked or already has `max_fan_out`
+    /// unrevoked children (checked in the same transaction, so a revoked
+    /// chain can never be extended, even by a racing exchange).
+    CreateDelegations(Vec<Delegation>),
+    /// Revoke each delegation and every descendant that is not revoked yet
+    /// (cascade). Idempotent: already revoked rows are left as they are and
+    /// unknown ids are ignored.
+    RevokeDelegations {
+        /// The subtrees' roots.
+        ids: Vec<DelegationId>,
+        /// When.
+        at: Time,
     },
     /// Make a stored version the active one; `NotFound` if it does not exist,
     /// `Conflict` if the active version is no longer `from`.
@@ -131,6 +150,15 @@ pub struct IdentityFilter {
     pub environment: Option<Environment>,
     /// Only orphan candidates (`Some(true)`) or only non-orphans (`Some(false)`).
     pub orphaned: Option<bool>,
+}
+
+/// Filters for listing delegations; `None` means any.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DelegationFilter {
+    /// Only delegations this identity holds, granted or is the subject of.
+    pub identity: Option<IdentityId>,
+    /// Only unrevoked ones that have not expired at this time.
+    pub live_at: Option<Time>,
 }
 
 /// One page of a list.
@@ -177,6 +205,34 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<(PolicyVersion, String)>, StoreError>;
     /// The active policy version, if any pack was ever uploaded.
     async fn active_policy_version(&self) -> Result<Option<u64>, StoreError>;
+
+    /// One delegation.
+    async fn delegation(&self, id: &DelegationId) -> Result<Option<Delegation>, StoreError>;
+    /// The chain from the lineage root to `id`, root first; empty if `id`
+    /// does not exist.
+    async fn chain(&self, id: &DelegationId) -> Result<Vec<Delegation>, StoreError>;
+    /// Every delegation of one lineage (`lineage` = the root's id), ordered
+    /// by depth, then issue time, then id; empty if there is none.
+    async fn lineage(&self, lineage: &DelegationId) -> Result<Vec<Delegation>, StoreError>;
+    /// A page of delegations ordered by id.
+    async fn delegations(
+        &self,
+        filter: &DelegationFilter,
+        after: Option<&Cursor>,
+        limit: Limit,
+    ) -> Result<Page<Delegation>, StoreError>;
+    /// How many unrevoked direct children `id` has.
+    async fn live_children(&self, id: &DelegationId) -> Result<u32, StoreError>;
+    /// Records a client assertion's `jti` (RFC 7523 §3, item 7) until
+    /// `expires_at`; false if it was already recorded (a replay). Not
+    /// audited; forgets expired entries as it goes.
+    async fn remember_assertion(
+        &self,
+        client: &IdentityId,
+        jti: &str,
+        expires_at: Time,
+        now: Time,
+    ) -> Result<bool, StoreError>;
 
     /// The chain head: the last record's sequence number and hash.
     async fn audit_head(&self) -> Result<Head, StoreError>;

@@ -10,16 +10,19 @@
 //! this module's own runner. Business rules are not checked here: the engine
 //! decides what to write, this module writes it atomically.
 
+mod delegations;
 mod migrate;
 mod rows;
 mod write;
 
-use crate::{Change, ChangeResult, IdentityFilter, Page, Store, StoreError, Write};
+use crate::{
+    Change, ChangeResult, DelegationFilter, IdentityFilter, Page, Store, StoreError, Write,
+};
 use async_trait::async_trait;
 use handoff_audit::{Checkpoint, Head, Record};
 use handoff_core::{
-    AdminToken, AdminTokenId, Credential, CredentialId, Cursor, Identity, IdentityId, Limit,
-    PolicyVersion, Time,
+    AdminToken, AdminTokenId, Credential, CredentialId, Cursor, Delegation, DelegationId, Identity,
+    IdentityId, Limit, PolicyVersion, Time,
 };
 use rows::{
     admin_token_columns, backend, credential_columns, identity_columns, micros, record_columns,
@@ -196,6 +199,20 @@ fn limit_param(limit: u32) -> i64 {
     i64::from(limit)
 }
 
+/// A page from `items` fetched with one row more than `limit` (keyset
+/// pagination): the extra row, if any, says another page follows after the
+/// last kept item's `key`.
+fn paged<T>(mut items: Vec<T>, limit: Limit, key: impl Fn(&T) -> &str) -> Page<T> {
+    let wanted = usize::try_from(limit.get()).unwrap_or(usize::MAX);
+    let next = if items.len() > wanted {
+        items.truncate(wanted);
+        items.last().map(|last| Cursor::after(key(last)))
+    } else {
+        None
+    };
+    Page { items, next }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn close(&self) {
@@ -249,18 +266,11 @@ impl Store for SqliteStore {
         q.push(" ORDER BY id LIMIT ")
             .push_bind(limit_param(limit.get()) + 1);
         let fetched = q.build().fetch_all(&self.pool).await.map_err(backend)?;
-        let mut items = fetched
+        let items = fetched
             .iter()
             .map(rows::identity)
             .collect::<Result<Vec<_>, _>>()?;
-        let wanted = usize::try_from(limit.get()).unwrap_or(usize::MAX);
-        let next = if items.len() > wanted {
-            items.truncate(wanted);
-            items.last().map(|last| Cursor::after(last.id.as_str()))
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(paged(items, limit, |i| i.id.as_str()))
     }
 
     async fn credential(&self, id: &CredentialId) -> Result<Option<Credential>, StoreError> {
@@ -378,6 +388,42 @@ impl Store for SqliteStore {
                 .map_err(|_| StoreError::Corrupt("policy_state.active_version: negative".into()))
         })
         .transpose()
+    }
+
+    async fn delegation(&self, id: &DelegationId) -> Result<Option<Delegation>, StoreError> {
+        delegations::one(&self.pool, id).await
+    }
+
+    async fn chain(&self, id: &DelegationId) -> Result<Vec<Delegation>, StoreError> {
+        delegations::chain(&self.pool, id).await
+    }
+
+    async fn lineage(&self, lineage: &DelegationId) -> Result<Vec<Delegation>, StoreError> {
+        delegations::lineage(&self.pool, lineage).await
+    }
+
+    async fn delegations(
+        &self,
+        filter: &DelegationFilter,
+        after: Option<&Cursor>,
+        limit: Limit,
+    ) -> Result<Page<Delegation>, StoreError> {
+        delegations::page(&self.pool, filter, after, limit).await
+    }
+
+    async fn live_children(&self, id: &DelegationId) -> Result<u32, StoreError> {
+        delegations::live_children(&self.pool, id).await
+    }
+
+    async fn remember_assertion(
+        &self,
+        client: &IdentityId,
+        jti: &str,
+        expires_at: Time,
+        now: Time,
+    ) -> Result<bool, StoreError> {
+        self.writable()?;
+        delegations::remember_assertion(&self.pool, client, jti, expires_at, now).await
     }
 
     async fn audit_head(&self) -> Result<Head, StoreError> {

@@ -56,6 +56,12 @@ fn overrides(args: &ServeArgs, log_format: Option<LogFormat>) -> Overrides {
         audit_max_batch: args.audit_max_batch.and_then(|n| usize::try_from(n).ok()),
         pdp_allow_unauthenticated: args.pdp_allow_unauthenticated.then_some(true),
         policy_pack: args.policy_pack.clone(),
+        public_url: args.public_url.clone(),
+        dev: args.dev.then_some(true),
+        max_depth: args.max_depth,
+        max_lifetime: args.max_lifetime.map(Duration::from_secs),
+        max_fan_out: args.max_fan_out,
+        signing_algorithm: args.signing_algorithm,
     }
 }
 
@@ -79,6 +85,7 @@ fn init_logging(format: config::LogFormat) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use handoff_engine::jwt::Algorithm;
     use std::path::PathBuf;
 
     fn args() -> ServeArgs {
@@ -96,6 +103,12 @@ mod tests {
             audit_max_batch: None,
             policy_pack: None,
             pdp_allow_unauthenticated: false,
+            public_url: None,
+            dev: false,
+            max_depth: None,
+            max_lifetime: None,
+            max_fan_out: None,
+            signing_algorithm: None,
         }
     }
 
@@ -119,6 +132,12 @@ mod tests {
             checkpoint_every: Some(5),
             policy_pack: Some("/tmp/pack".into()),
             pdp_allow_unauthenticated: true,
+            public_url: Some("https://handoff.example/".into()),
+            dev: true,
+            max_depth: Some(2),
+            max_lifetime: Some(600),
+            max_fan_out: Some(3),
+            signing_algorithm: Some(Algorithm::ES256),
             ..args()
         };
         let o = overrides(&a, Some(LogFormat::Json));
@@ -132,5 +151,23 @@ mod tests {
         assert_eq!(config.audit.checkpoint_every, 5);
         assert!(config.pdp_allow_unauthenticated);
         assert_eq!(config.policy_pack, Some(PathBuf::from("/tmp/pack")));
+        assert_eq!(
+            config.public_url.as_deref(),
+            Some("https://handoff.example")
+        );
+        assert!(config.delegation.dev);
+        assert_eq!(config.delegation.max_depth, 2);
+        assert_eq!(config.delegation.max_lifetime, Duration::from_secs(600));
+        assert_eq!(config.delegation.default_lifetime, Duration::from_secs(600));
+        assert_eq!(config.delegation.max_fan_out, 3);
+        assert_eq!(config.delegation.signing_algorithm, Algorithm::ES256);
+    }
+
+    #[test]
+    fn an_absent_dev_flag_leaves_the_file_to_decide() {
+        let o = overrides(&args(), None);
+        assert_eq!(o.dev, None);
+        assert_eq!(o.public_url, None);
+        assert_eq!(o.signing_algorithm, None);
     }
 }

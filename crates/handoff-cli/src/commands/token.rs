@@ -1,9 +1,12 @@
-//! `handoff token …` (admin API tokens) and `handoff whoami`.
+//! `handoff token …` (admin API tokens and, for development, humans'
+//! tokens) and `handoff whoami`.
 
 use crate::TokenCommand;
-use crate::client::{Client, segment};
+use crate::client::{ApiError, Client, segment};
 use crate::commands::credential::print_secret;
 use crate::output::{self, Format};
+use anyhow::Context;
+use reqwest::StatusCode;
 use serde_json::{Map, Value};
 use std::process::ExitCode;
 
@@ -37,6 +40,11 @@ pub(crate) async fn run(
                 Format::Table => output::tokens(output::items(&list))?,
             }
         }
+        TokenCommand::MintHuman {
+            human,
+            scope,
+            lifetime,
+        } => return mint_human(client, format, &human, scope, lifetime).await,
         TokenCommand::Revoke { token } => {
             let path = format!("/v1/admin-tokens/{}/revoke", segment(&token)?);
             let revoked = client.post(&path, None).await?;
@@ -47,6 +55,54 @@ pub(crate) async fn run(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `token mint-human`: a development token for a human, printed alone on
+/// standard output. The server refuses (403) unless it runs with `--dev`.
+async fn mint_human(
+    client: &Client,
+    format: Format,
+    human: &str,
+    scope: Option<String>,
+    lifetime: Option<u64>,
+) -> anyhow::Result<ExitCode> {
+    let mut body = Map::new();
+    body.insert("human".into(), Value::String(human.trim().to_owned()));
+    if let Some(scope) = scope {
+        body.insert("scope".into(), Value::String(scope));
+    }
+    if let Some(seconds) = lifetime {
+        body.insert("lifetime_seconds".into(), Value::from(seconds));
+    }
+    let minted = client
+        .post("/v1/dev/human-tokens", Some(&Value::Object(body)))
+        .await
+        .map_err(explain_refusal)?;
+    match format {
+        Format::Json => output::json(&minted)?,
+        Format::Table => {
+            let token = minted
+                .get("access_token")
+                .and_then(Value::as_str)
+                .context("the server's answer holds no token")?;
+            output::line(token)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A 403 from the development endpoint gets a hint naming `--dev`.
+fn explain_refusal(mut e: anyhow::Error) -> anyhow::Error {
+    if let Some(api) = e.downcast_mut::<ApiError>()
+        && api.status == StatusCode::FORBIDDEN
+        && api.hint.is_none()
+    {
+        api.hint = Some(
+            "the server mints humans' tokens only when it runs with --dev \
+             (development only), and only for an admin-role token",
+        );
+    }
+    e
 }
 
 /// `handoff whoami`: who the token authenticates as.

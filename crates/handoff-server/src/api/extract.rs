@@ -230,6 +230,12 @@ impl PathParam for crate::wire::PolicyVersionNumber {
     }
 }
 
+impl PathParam for handoff_core::DelegationId {
+    fn parse_segment(s: &str) -> Result<Self, Invalid> {
+        Self::parse(s)
+    }
+}
+
 impl PathParam for AdminTokenId {
     fn parse_segment(s: &str) -> Result<Self, Invalid> {
         Self::parse(s)

@@ -9,9 +9,11 @@
 pub(crate) mod audit;
 pub(crate) mod authzen;
 pub(crate) mod credentials;
+pub(crate) mod delegations;
 mod extract;
 pub(crate) mod identities;
 mod middleware;
+pub(crate) mod oauth;
 pub(crate) mod policies;
 pub(crate) mod service;
 pub(crate) mod tokens;
@@ -139,7 +141,24 @@ pub fn app(state: AppState) -> Router {
                 .get(policies::list),
         )
         .route("/v1/policies/{version}", get(policies::show))
-        .route("/v1/policies/{version}/activate", post(policies::activate));
+        .route("/v1/policies/{version}/activate", post(policies::activate))
+        .route("/v1/delegations", get(delegations::list))
+        .route("/v1/delegations/{id}", get(delegations::show))
+        .route("/v1/delegations/{id}/revoke", post(delegations::revoke))
+        .route("/v1/lineages/{txn}", get(delegations::lineage))
+        .route("/v1/dev/human-tokens", post(delegations::mint_human))
+        .route("/v1/keys", get(delegations::keys))
+        .route("/v1/keys/rotate", post(delegations::rotate));
+    // OAuth 2.0: RFC 6749/8693 token, RFC 7662, RFC 7009, RFC 8414, JWKS.
+    let oauth = Router::new()
+        .route("/oauth2/token", post(oauth::token))
+        .route("/oauth2/introspect", post(oauth::introspect))
+        .route("/oauth2/revoke", post(oauth::revoke))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth::metadata),
+        )
+        .route("/.well-known/jwks.json", get(oauth::jwks));
     // AuthZEN Authorization API 1.0 §11 (transport): HTTPS POST of JSON.
     let authzen = Router::new()
         .route("/access/v1/evaluation", post(authzen::evaluation))
@@ -154,6 +173,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(v1)
         .merge(authzen)
+        .merge(oauth)
         .route("/healthz", get(service::healthz))
         .route("/readyz", get(service::readyz))
         .route("/metrics", get(service::metrics))

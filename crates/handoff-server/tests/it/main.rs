@@ -21,4 +21,6 @@ mod serve;
 #[cfg(test)]
 mod service;
 #[cfg(test)]
+mod startup_delegation;
+#[cfg(test)]
 mod tokens;

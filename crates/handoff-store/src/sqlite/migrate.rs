@@ -25,10 +25,14 @@ const MIGRATIONS: &[Migration] = &[
         version: 2,
         sql: include_str!("../../migrations/sqlite/0002_policies.sql"),
     },
+    Migration {
+        version: 3,
+        sql: include_str!("../../migrations/sqlite/0003_delegations.sql"),
+    },
 ];
 
 /// The schema version this binary reads and writes.
-pub(super) const LATEST: i64 = 2;
+pub(super) const LATEST: i64 = 3;
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      version INTEGER NOT NULL PRIMARY KEY, \

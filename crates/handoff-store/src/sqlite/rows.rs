@@ -7,8 +7,9 @@
 use crate::StoreError;
 use handoff_audit::{Checkpoint, Hash, Head, Outcome, Record};
 use handoff_core::{
-    AdminToken, AdminTokenId, Attributes, Credential, CredentialId, Environment, Identity,
-    IdentityId, PolicyVersion, Role, Source, Status, Time,
+    AdminToken, AdminTokenId, Attributes, Audience, Credential, CredentialId, Delegation,
+    DelegationId, Environment, Identity, IdentityId, PolicyVersion, Role, Scope, Source, Status,
+    Time,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -36,6 +37,15 @@ macro_rules! admin_token_columns {
     };
 }
 pub(super) use admin_token_columns;
+
+/// The delegation columns, in the order [`delegation`] reads them.
+macro_rules! delegation_columns {
+    () => {
+        "id, parent, lineage, subject, delegator, actor, credential, scope, audience, depth, \
+         max_depth, max_fan_out, issued_at, expires_at, revoked_at"
+    };
+}
+pub(super) use delegation_columns;
 
 /// The audit record columns.
 macro_rules! record_columns {
@@ -109,6 +119,16 @@ fn time_opt(row: &SqliteRow, table: &str, column: &str) -> Result<Option<Time>, 
 fn identity_id(row: &SqliteRow, table: &str, column: &str) -> Result<IdentityId, StoreError> {
     let s: String = get(row, table, column)?;
     IdentityId::parse(&s).map_err(|e| corrupt(table, column, e))
+}
+
+fn delegation_id(row: &SqliteRow, table: &str, column: &str) -> Result<DelegationId, StoreError> {
+    let s: String = get(row, table, column)?;
+    DelegationId::parse(&s).map_err(|e| corrupt(table, column, e))
+}
+
+fn number(row: &SqliteRow, table: &str, column: &str) -> Result<u32, StoreError> {
+    let v: i64 = get(row, table, column)?;
+    u32::try_from(v).map_err(|_| corrupt(table, column, "out of range"))
 }
 
 fn hash(row: &SqliteRow, table: &str, column: &str) -> Result<Hash, StoreError> {
@@ -190,6 +210,44 @@ pub(super) fn admin_token(row: &SqliteRow) -> Result<AdminToken, StoreError> {
         expires_at: time_opt(row, T, "expires_at")?,
         revoked_at: time_opt(row, T, "revoked_at")?,
     })
+}
+
+/// Reads a delegation selected with [`delegation_columns`].
+pub(super) fn delegation(row: &SqliteRow) -> Result<Delegation, StoreError> {
+    const T: &str = "delegations";
+    let parent: Option<String> = get(row, T, "parent")?;
+    let credential: Option<String> = get(row, T, "credential")?;
+    let scope: String = get(row, T, "scope")?;
+    let audience: String = get(row, T, "audience")?;
+    let audience: Vec<String> =
+        serde_json::from_str(&audience).map_err(|e| corrupt(T, "audience", e))?;
+    Ok(Delegation {
+        id: delegation_id(row, T, "id")?,
+        parent: parent
+            .map(|p| DelegationId::parse(&p).map_err(|e| corrupt(T, "parent", e)))
+            .transpose()?,
+        lineage: delegation_id(row, T, "lineage")?,
+        subject: identity_id(row, T, "subject")?,
+        delegator: identity_id(row, T, "delegator")?,
+        actor: identity_id(row, T, "actor")?,
+        credential: credential
+            .map(|c| CredentialId::parse(&c).map_err(|e| corrupt(T, "credential", e)))
+            .transpose()?,
+        scope: Scope::parse(&scope).map_err(|e| corrupt(T, "scope", e))?,
+        audience: Audience::parse(&audience).map_err(|e| corrupt(T, "audience", e))?,
+        depth: number(row, T, "depth")?,
+        max_depth: number(row, T, "max_depth")?,
+        max_fan_out: number(row, T, "max_fan_out")?,
+        issued_at: time(row, T, "issued_at")?,
+        expires_at: time(row, T, "expires_at")?,
+        revoked_at: time_opt(row, T, "revoked_at")?,
+    })
+}
+
+/// An audience as stored: a JSON array of its entries.
+pub(super) fn audience_json(audience: &Audience) -> Result<String, StoreError> {
+    serde_json::to_string(&audience.entries().collect::<Vec<_>>())
+        .map_err(|e| StoreError::Backend(format!("could not encode audience: {e}")))
 }
 
 /// Reads an audit record selected with [`record_columns`].

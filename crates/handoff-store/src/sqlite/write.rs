@@ -5,6 +5,7 @@
 //! [`StoreError::NotFound`] or [`StoreError::Conflict`]; any other error
 //! means the transaction itself is in doubt.
 
+use super::delegations;
 use super::rows::{backend, is_foreign_key_violation, is_unique_violation, micros, micros_opt};
 use crate::{StoreError, Write};
 use handoff_audit::Record;
@@ -52,11 +53,19 @@ pub(super) async fn apply(conn: &mut SqliteConnection, write: &Write) -> Result<
             from,
             to,
             orphan_owned,
+            revoke_delegations,
             at,
-        } => set_status(conn, id, *from, *to, *orphan_owned, *at).await,
+        } => {
+            set_status(conn, id, *from, *to, *orphan_owned, *at).await?;
+            if *revoke_delegations {
+                delegations::revoke_held_by(conn, id, *at).await?;
+            }
+            Ok(())
+        }
         Write::IssueCredential(credential) => issue_credential(conn, credential).await,
         Write::RevokeCredential { id, at } => {
-            revoke(conn, Revocable::Credential, id.as_str(), *at).await
+            revoke(conn, Revocable::Credential, id.as_str(), *at).await?;
+            delegations::revoke_obtained_with(conn, id, *at).await
         }
         Write::CreateAdminToken(token) => create_admin_token(conn, token).await,
         Write::RevokeAdminToken { id, at } => {
@@ -68,6 +77,8 @@ pub(super) async fn apply(conn: &mut SqliteConnection, write: &Write) -> Result<
         Write::ActivatePolicyVersion { version, from, at } => {
             activate_policy_version(conn, *version, *from, *at).await
         }
+        Write::CreateDelegations(list) => delegations::create(conn, list).await,
+        Write::RevokeDelegations { ids, at } => delegations::revoke(conn, ids, *at).await,
     }
 }
 

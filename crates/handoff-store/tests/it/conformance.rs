@@ -52,7 +52,7 @@ pub(crate) fn owned(id_text: &str, owner: &str) -> Identity {
     }
 }
 
-fn cred_id(n: u64) -> CredentialId {
+pub(crate) fn cred_id(n: u64) -> CredentialId {
     CredentialId::parse(&format!("cred_{n:016x}")).unwrap()
 }
 
@@ -60,7 +60,7 @@ fn token_id(n: u64) -> AdminTokenId {
     AdminTokenId::parse(&format!("tok_{n:016x}")).unwrap()
 }
 
-fn credential(n: u64, identity: &str, created: i64) -> Credential {
+pub(crate) fn credential(n: u64, identity: &str, created: i64) -> Credential {
     Credential {
         id: cred_id(n),
         identity: id(identity),
@@ -98,6 +98,14 @@ pub(crate) fn draft(write: &Write) -> Draft {
         Write::RevokeAdminToken { id, .. } => ("token.revoke", id.to_string()),
         Write::PutPolicyVersion { version, .. } => ("policy.push", version.version.to_string()),
         Write::ActivatePolicyVersion { version, .. } => ("policy.activate", version.to_string()),
+        Write::CreateDelegations(list) => (
+            "delegation.create",
+            list.first().map_or_else(String::new, |d| d.id.to_string()),
+        ),
+        Write::RevokeDelegations { ids, .. } => (
+            "delegation.revoke",
+            ids.first().map_or_else(String::new, ToString::to_string),
+        ),
     };
     Draft {
         time: t(1),
@@ -146,7 +154,7 @@ pub(crate) async fn verified_len(store: &dyn Store) -> u64 {
         .records
 }
 
-fn limit(n: u32) -> Limit {
+pub(crate) fn limit(n: u32) -> Limit {
     Limit::new(Some(n)).unwrap()
 }
 
@@ -420,6 +428,7 @@ pub(crate) async fn set_status_checks_the_status_it_changes_from(store: &dyn Sto
         from,
         to,
         orphan_owned: false,
+        revoke_delegations: false,
         at,
     };
     apply_one(store, set(Status::Active, Status::Suspended, t(10)))
@@ -443,6 +452,7 @@ pub(crate) async fn set_status_checks_the_status_it_changes_from(store: &dyn Sto
             from: Status::Active,
             to: Status::Disabled,
             orphan_owned: true,
+            revoke_delegations: false,
             at: t(30),
         },
     )
@@ -467,6 +477,7 @@ pub(crate) async fn orphan_owned_flags_only_owned_identities(store: &dyn Store) 
             from: Status::Active,
             to: Status::Suspended,
             orphan_owned: false,
+            revoke_delegations: false,
             at: t(5),
         },
     )
@@ -479,6 +490,7 @@ pub(crate) async fn orphan_owned_flags_only_owned_identities(store: &dyn Store) 
             from: Status::Active,
             to: Status::Disabled,
             orphan_owned: true,
+            revoke_delegations: false,
             at: t(9),
         },
     )

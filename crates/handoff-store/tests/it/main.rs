@@ -11,6 +11,7 @@
 )]
 
 mod conformance;
+mod delegations;
 
 use conformance::{all_records, apply, apply_one, human, id, owned, t, verified_len};
 use handoff_core::CredentialId;
@@ -28,37 +29,56 @@ async fn fresh() -> (TempDir, PathBuf, SqliteStore) {
     (dir, path, store)
 }
 
+/// Runs each listed function of each suite module on a fresh store.
 macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
+    ($($suite:ident: [$($name:ident),* $(,)?]),* $(,)?) => {
         /// The conformance suite on SQLite.
         mod sqlite_conformance {
-            $(
+            $($(
                 #[tokio::test]
                 async fn $name() {
                     let (_dir, _path, store) = super::fresh().await;
-                    crate::conformance::$name(&store).await;
+                    crate::$suite::$name(&store).await;
                 }
-            )*
+            )*)*
         }
     };
 }
 
 conformance!(
-    an_empty_store_reads_empty,
-    identity_round_trips_every_field,
-    duplicate_identity_is_a_conflict_and_leaves_no_trace,
-    unknown_owner_is_not_found,
-    a_failing_change_leaves_the_rest_of_the_batch,
-    a_stale_head_is_refused,
-    update_identity_replaces_what_it_names,
-    set_status_checks_the_status_it_changes_from,
-    orphan_owned_flags_only_owned_identities,
-    identity_filters_narrow_the_list,
-    pagination_visits_every_identity_once,
-    credentials_issue_list_touch_revoke,
-    admin_tokens_create_list_revoke,
-    audit_reads_and_checkpoints_round_trip,
-    policy_versions_are_kept_and_activated,
+    conformance: [
+        an_empty_store_reads_empty,
+        identity_round_trips_every_field,
+        duplicate_identity_is_a_conflict_and_leaves_no_trace,
+        unknown_owner_is_not_found,
+        a_failing_change_leaves_the_rest_of_the_batch,
+        a_stale_head_is_refused,
+        update_identity_replaces_what_it_names,
+        set_status_checks_the_status_it_changes_from,
+        orphan_owned_flags_only_owned_identities,
+        identity_filters_narrow_the_list,
+        pagination_visits_every_identity_once,
+        credentials_issue_list_touch_revoke,
+        admin_tokens_create_list_revoke,
+        audit_reads_and_checkpoints_round_trip,
+        policy_versions_are_kept_and_activated,
+    ],
+    delegations: [
+        an_empty_store_has_no_delegations,
+        delegation_round_trips_every_field,
+        chain_returns_root_first,
+        lineage_is_ordered_by_depth_issue_time_and_id,
+        a_child_of_a_revoked_parent_is_a_conflict_and_leaves_no_trace,
+        a_child_of_an_unknown_parent_is_not_found,
+        a_duplicate_delegation_is_a_conflict,
+        a_full_parent_refuses_another_child,
+        live_children_counts_unrevoked_direct_children,
+        revoking_a_delegation_cascades_to_its_descendants_only,
+        set_status_revokes_the_identity_s_delegations,
+        revoking_a_credential_revokes_delegations_obtained_with_it,
+        delegation_filters_and_pagination_visit_each_once,
+        a_replayed_assertion_is_refused_until_it_expires,
+    ],
 );
 
 /// A raw connection, to tamper with the file behind the store's back.
@@ -214,7 +234,7 @@ async fn opening_twice_migrates_once() {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(&mut conn)
         .await
@@ -372,4 +392,88 @@ async fn concurrent_commits_touches_and_reads_all_succeed() {
             .last_used_at,
         Some(t(39))
     );
+}
+
+/// Stores `count` delegations behind the store's back, `dlg_<n>` for n in
+/// `first..first + count`, each the child of the one before (one chain
+/// `count` deep, the worst case for a recursive walk) under a root `first`.
+async fn deep_lineage(path: &Path, first: u64, count: u64) {
+    let mut conn = raw(path).await;
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?1 + ?2) \
+         INSERT INTO delegations (id, parent, lineage, subject, delegator, actor, credential, \
+         scope, audience, depth, max_depth, max_fan_out, issued_at, expires_at, revoked_at) \
+         SELECT printf('dlg_%032x', i), \
+         CASE WHEN i = ?1 THEN NULL ELSE printf('dlg_%032x', i - 1) END, \
+         printf('dlg_%032x', ?1), 'human:alice', 'human:alice', 'human:alice', NULL, 'read', \
+         '[]', i - ?1, ?2, 1, 0, 1000000000000000, NULL FROM n",
+    )
+    .bind(i64::try_from(first).unwrap())
+    .bind(i64::try_from(count).unwrap())
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+}
+
+/// Revocation cascades down a lineage of 100,000 descendants in one write
+/// (one recursive statement, no recursion in Rust), and stops at its edge.
+#[tokio::test]
+async fn revoking_a_root_revokes_a_100_000_deep_lineage() {
+    let (_dir, path, store) = fresh().await;
+    deep_lineage(&path, 1, 100_001).await;
+    deep_lineage(&path, 200_000, 3).await;
+    let root = handoff_core::DelegationId::parse(&format!("dlg_{:032x}", 1)).unwrap();
+    apply_one(
+        &store,
+        Write::RevokeDelegations {
+            ids: vec![root],
+            at: t(5),
+        },
+    )
+    .await
+    .unwrap();
+    let mut conn = raw(&path).await;
+    let counts: Vec<(Option<i64>, i64)> = sqlx::query_as(
+        "SELECT revoked_at, COUNT(*) FROM delegations GROUP BY revoked_at ORDER BY revoked_at",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        counts,
+        [(None, 3), (Some(t(5).timestamp_micros()), 100_001)]
+    );
+}
+
+/// A delegation row that does not parse, or a parent chain tampered into a
+/// cycle, reads as corrupt instead of panicking or looping.
+#[tokio::test]
+async fn tampered_delegations_are_corrupt_not_a_panic() {
+    let (_dir, path, store) = fresh().await;
+    deep_lineage(&path, 1, 3).await;
+    deep_lineage(&path, 10, 1).await;
+    let dlg = |n: u64| handoff_core::DelegationId::parse(&format!("dlg_{n:032x}")).unwrap();
+    assert_eq!(store.chain(&dlg(3)).await.unwrap().len(), 3);
+    let mut conn = raw(&path).await;
+    for tamper in [
+        "UPDATE delegations SET scope = 'a\"b' WHERE id = printf('dlg_%032x', 10)",
+        "UPDATE delegations SET parent = printf('dlg_%032x', 3) WHERE depth = 0",
+    ] {
+        sqlx::query(tamper).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+
+    let bad = store.delegation(&dlg(10)).await;
+    assert!(
+        matches!(bad, Err(StoreError::Corrupt(ref m)) if m.contains("scope")),
+        "{bad:?}"
+    );
+    for n in [1, 2, 3] {
+        let chain = store.chain(&dlg(n)).await;
+        assert!(
+            matches!(chain, Err(StoreError::Corrupt(ref m)) if m.contains("root")),
+            "{chain:?}"
+        );
+    }
 }

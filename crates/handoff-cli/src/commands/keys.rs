@@ -1,0 +1,47 @@
+//! `handoff keys …`: list the keys that sign delegation tokens and rotate
+//! to a new one.
+//!
+//! Keys never leave the server; only their ids, algorithms and dates are
+//! shown.
+
+use crate::KeysCommand;
+use crate::client::Client;
+use crate::output::{self, Format};
+use anyhow::Context;
+use serde_json::Value;
+use std::process::ExitCode;
+
+/// Runs one `keys` subcommand.
+pub(crate) async fn run(
+    client: &Client,
+    format: Format,
+    cmd: KeysCommand,
+) -> anyhow::Result<ExitCode> {
+    match cmd {
+        KeysCommand::List => {
+            let list = client.get("/v1/keys", &[]).await?;
+            match format {
+                Format::Json => output::json(&list)?,
+                Format::Table => output::keys(
+                    list.get("keys")
+                        .and_then(Value::as_array)
+                        .map_or(&[][..], Vec::as_slice),
+                )?,
+            }
+        }
+        KeysCommand::Rotate => {
+            let rotated = client.post("/v1/keys/rotate", None).await?;
+            match format {
+                Format::Json => output::json(&rotated)?,
+                Format::Table => {
+                    let kid = rotated
+                        .get("kid")
+                        .and_then(Value::as_str)
+                        .context("the server's answer names no key")?;
+                    output::line(&format!("new tokens are signed with key {kid}"))?;
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,264 @@
+//! Using and ending delegations: introspection (RFC 7662), revocation with
+//! cascade (RFC 7009), lineage views, and signing-key rotation.
+//!
+//! Revocation always takes the whole subtree: the store revokes a node and
+//! every descendant in one transaction with its audit record, and the
+//! chain cache is cleared so the next decision sees it.
+
+use crate::auth::Actor;
+use crate::jwt::Claims;
+use crate::oauth::{Client, OAuthError};
+use crate::{Admin, Engine, EngineError};
+use handoff_audit::Outcome;
+use handoff_core::{Cursor, Delegation, DelegationId, IdentityId, Limit, Lineage};
+use handoff_store::{DelegationFilter, Page, Write};
+use serde_json::json;
+use std::collections::BTreeSet;
+
+/// Who asks to revoke a token.
+#[derive(Debug, Clone, Copy)]
+pub enum Revoker<'a> {
+    /// An OAuth client: it may revoke delegations on whose chain it appears.
+    Client(&'a Client),
+    /// An admin token with write access: anything.
+    Admin(&'a Admin),
+}
+
+/// What a revocation takes away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlastRadius {
+    /// The delegation addressed.
+    pub root: DelegationId,
+    /// Every delegation that is live now and would be (or was) revoked,
+    /// parents before children.
+    pub delegations: Vec<Delegation>,
+    /// The identities holding those delegations.
+    pub identities: Vec<IdentityId>,
+}
+
+impl Engine {
+    /// RFC 7662: the claims of a token whose whole chain is live, `None`
+    /// otherwise. Every introspection is audited.
+    pub async fn introspect(
+        &self,
+        caller: &Actor,
+        token: &str,
+    ) -> Result<Option<Claims>, EngineError> {
+        let now = self.clock.now();
+        let found = match self.verify_own(token, now) {
+            Ok(claims) => {
+                let chain = self.chain_of(&claims).await.ok();
+                let live = chain
+                    .as_ref()
+                    .is_some_and(|c| self.check_chain(c, now).is_ok());
+                live.then(|| (*claims).clone())
+            }
+            Err(_) => None,
+        };
+        let details = json!({
+            "active": found.is_some(),
+            "delegation": found.as_ref().map(|c| c.jti.clone()),
+        });
+        let target = found
+            .as_ref()
+            .map_or_else(|| "token:unknown".to_owned(), |c| c.jti.clone());
+        let outcome = if found.is_some() {
+            Outcome::Allow
+        } else {
+            Outcome::Deny
+        };
+        self.record(caller.clone(), "token.introspect", &target, outcome, details)
+            .await?;
+        Ok(found)
+    }
+
+    /// RFC 7009: revokes the token's delegation and everything below it.
+    /// A token that is invalid, expired or unknown is not an error (§2.2).
+    pub async fn revoke_token(&self, by: Revoker<'_>, token: &str) -> Result<(), OAuthError> {
+        let now = self.clock.now();
+        let Ok(claims) = self.keys.tokens().verify(token, &self.delegation.issuer, now) else {
+            return Ok(());
+        };
+        let Ok(id) = DelegationId::parse(&claims.jti) else {
+            return Ok(());
+        };
+        let chain = self.store.chain(&id).await.map_err(EngineError::from)?;
+        if chain.is_empty() {
+            return Ok(());
+        }
+        let actor = match by {
+            Revoker::Admin(admin) => {
+                admin.require_write()?;
+                admin.actor.clone()
+            }
+            Revoker::Client(client) => {
+                let me = &client.identity.id;
+                let on_chain = chain
+                    .iter()
+                    .any(|d| &d.actor == me || &d.subject == me || &d.delegator == me);
+                if !on_chain {
+                    return Err(OAuthError::new(
+                        "unauthorized_client",
+                        "only an identity on the token's chain may revoke it",
+                    ));
+                }
+                client.actor()
+            }
+        };
+        self.revoke_subtree(actor, &id, "oauth2.revoke").await?;
+        Ok(())
+    }
+
+    /// Revokes a delegation and its subtree (admin API, CLI). With
+    /// `dry_run`, only reports what would lose access.
+    pub async fn revoke_delegation(
+        &self,
+        admin: &Admin,
+        id: &DelegationId,
+        dry_run: bool,
+    ) -> Result<BlastRadius, EngineError> {
+        if !dry_run {
+            admin.require_write()?;
+        }
+        let radius = self.blast_radius(id).await?;
+        if !dry_run {
+            self.revoke_subtree(admin.actor.clone(), id, "admin").await?;
+        }
+        Ok(radius)
+    }
+
+    /// What revoking `id` takes away now.
+    pub async fn blast_radius(&self, id: &DelegationId) -> Result<BlastRadius, EngineError> {
+        let root = self.delegation(id).await?;
+        let lineage = Lineage::new(self.store.lineage(&root.lineage).await?);
+        let now = self.clock.now();
+        let delegations: Vec<Delegation> = lineage
+            .subtree(id)
+            .into_iter()
+            .filter(|d| d.live(now))
+            .cloned()
+            .collect();
+        let identities: BTreeSet<IdentityId> =
+            delegations.iter().map(|d| d.actor.clone()).collect();
+        Ok(BlastRadius {
+            root: id.clone(),
+            delegations,
+            identities: identities.into_iter().collect(),
+        })
+    }
+
+    async fn revoke_subtree(
+        &self,
+        actor: Actor,
+        id: &DelegationId,
+        via: &str,
+    ) -> Result<(), EngineError> {
+        let radius = self.blast_radius(id).await?;
+        let details = json!({
+            "via": via,
+            "revoked": radius.delegations.len(),
+            "identities": radius.identities.iter().map(IdentityId::as_str).collect::<Vec<_>>(),
+        });
+        let write = Write::RevokeDelegations {
+            ids: vec![id.clone()],
+            at: self.clock.now(),
+        };
+        let result = self
+            .commit_one(actor, write, "delegation.revoke", id.as_str(), details)
+            .await;
+        self.chains.invalidate();
+        result
+    }
+
+    /// One delegation.
+    pub async fn delegation(&self, id: &DelegationId) -> Result<Delegation, EngineError> {
+        self.store
+            .delegation(id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("delegation \"{id}\" does not exist")))
+    }
+
+    /// A delegation's chain, root first.
+    pub async fn delegation_chain(
+        &self,
+        id: &DelegationId,
+    ) -> Result<Vec<Delegation>, EngineError> {
+        let chain = self.store.chain(id).await?;
+        if chain.is_empty() {
+            return Err(EngineError::NotFound(format!(
+                "delegation \"{id}\" does not exist"
+            )));
+        }
+        Ok(chain)
+    }
+
+    /// A whole lineage, by its root id (the tokens' `txn`).
+    pub async fn lineage(&self, txn: &DelegationId) -> Result<Vec<Delegation>, EngineError> {
+        let all = self.store.lineage(txn).await?;
+        if all.is_empty() {
+            return Err(EngineError::NotFound(format!("lineage \"{txn}\" does not exist")));
+        }
+        Ok(all)
+    }
+
+    /// A page of delegations.
+    pub async fn delegations(
+        &self,
+        filter: &DelegationFilter,
+        after: Option<&Cursor>,
+        limit: Limit,
+    ) -> Result<Page<Delegation>, EngineError> {
+        Ok(self.store.delegations(filter, after, limit).await?)
+    }
+
+    /// Whether the chain of `id` is live now (every node and identity).
+    pub async fn chain_state(&self, chain: &[Delegation]) -> Result<(), String> {
+        self.check_chain(chain, self.clock.now())
+            .map_err(|r| r.to_string())
+    }
+
+    /// Adds a token-signing key and signs with it from now on; keys retired
+    /// longer ago than the maximum lifetime are dropped from the JWKS.
+    pub async fn rotate_keys(&self, admin: &Admin) -> Result<String, EngineError> {
+        admin.require_write()?;
+        let now = self.clock.now();
+        let tokens = self.keys.tokens();
+        let algorithm = tokens.algorithm();
+        let kid = tokens.rotate(algorithm, now)?;
+        let dropped = tokens.prune(now, self.delegation.limits.max_lifetime)?;
+        if !dropped.is_empty() {
+            self.chains.forget_tokens();
+        }
+        let details = json!({ "kid": kid, "dropped": dropped });
+        self.commit_one(admin.actor.clone(), Write::Nothing, "keys.rotate", &kid, details)
+            .await?;
+        Ok(kid)
+    }
+
+    /// Submits one write with a success record as `actor`.
+    pub(crate) async fn commit_one(
+        &self,
+        actor: Actor,
+        write: Write,
+        kind: &str,
+        target: &str,
+        details: serde_json::Value,
+    ) -> Result<(), EngineError> {
+        let record = handoff_audit::Draft {
+            time: self.clock.now(),
+            kind: kind.to_owned(),
+            actor: actor.audit_name(),
+            target: target.to_owned(),
+            outcome: Outcome::Success,
+            details,
+        };
+        self.appender
+            .submit(handoff_store::Change { write, record })
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                crate::AppendError::Write(e) => EngineError::from(e),
+                crate::AppendError::Unavailable => EngineError::AuditUnavailable,
+            })
+    }
+}

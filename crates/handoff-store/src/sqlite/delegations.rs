@@ -1,0 +1,355 @@
+//! Delegations on SQLite: reading them, the writes that create and revoke
+//! them, and the set of client assertion ids seen (replay protection).
+//!
+//! Revocation always cascades: one recursive query walks down `parent`
+//! (through the `delegations_parent` index) from the seed rows and stamps
+//! every descendant not revoked yet, so a lineage of any size is revoked in
+//! one statement inside the caller's transaction. The attenuation rules
+//! (scope, audience, depth, lifetime) are the engine's; only the checks
+//! that must hold against concurrent writers (parent live, fan-out) are
+//! made here, inside the write transaction.
+
+use super::rows::{self, audience_json, backend, delegation_columns, micros, micros_opt};
+use crate::{DelegationFilter, Page, StoreError};
+use handoff_core::{CredentialId, Cursor, Delegation, DelegationId, IdentityId, Limit, Time};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+use std::collections::HashMap;
+
+/// The statement revoking the rows `$seed` selects (a query of one `id`
+/// column) and every descendant, with `revoked_at` bound last.
+///
+/// `UNION` rather than `UNION ALL`: seeds may lie below other seeds (a
+/// delegator's grant and the delegation above it held by the same
+/// identity), and each row is then walked once, not once per seed above it.
+macro_rules! cascade {
+    ($seed:literal) => {
+        concat!(
+            "WITH RECURSIVE sub(id) AS (",
+            $seed,
+            " UNION SELECT d.id FROM delegations d JOIN sub ON d.parent = sub.id) \
+             UPDATE delegations SET revoked_at = ? \
+             WHERE revoked_at IS NULL AND id IN (SELECT id FROM sub)"
+        )
+    };
+}
+
+/// Seeds: the ids of a JSON array.
+const REVOKE_IDS: &str = cascade!("SELECT value FROM json_each(?)");
+
+/// Seeds: live delegations an identity holds, granted or is the subject of.
+const REVOKE_HELD_BY: &str = cascade!(
+    "SELECT id FROM delegations WHERE revoked_at IS NULL \
+     AND (actor = ? OR delegator = ? OR subject = ?)"
+);
+
+/// Seeds: live delegations obtained with a credential.
+const REVOKE_OBTAINED_WITH: &str =
+    cascade!("SELECT id FROM delegations WHERE revoked_at IS NULL AND credential = ?");
+
+// ---- reads ---------------------------------------------------------------
+
+/// One delegation.
+pub(super) async fn one(
+    pool: &SqlitePool,
+    id: &DelegationId,
+) -> Result<Option<Delegation>, StoreError> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        delegation_columns!(),
+        " FROM delegations WHERE id = ?"
+    ))
+    .bind(id.as_str())
+    .fetch_optional(pool)
+    .await
+    .map_err(backend)?;
+    row.as_ref().map(rows::delegation).transpose()
+}
+
+/// The chain from the root to `id`, root first.
+pub(super) async fn chain(
+    pool: &SqlitePool,
+    id: &DelegationId,
+) -> Result<Vec<Delegation>, StoreError> {
+    // `UNION` visits each id once, so even parents tampered into a cycle
+    // end the walk.
+    let mut found: HashMap<DelegationId, Delegation> = sqlx::query(concat!(
+        "WITH RECURSIVE up(id) AS (SELECT ? \
+         UNION SELECT d.parent FROM up JOIN delegations d ON d.id = up.id \
+         WHERE d.parent IS NOT NULL) \
+         SELECT ",
+        delegation_columns!(),
+        " FROM delegations WHERE id IN (SELECT id FROM up)"
+    ))
+    .bind(id.as_str())
+    .fetch_all(pool)
+    .await
+    .map_err(backend)?
+    .iter()
+    .map(|row| rows::delegation(row).map(|d| (d.id.clone(), d)))
+    .collect::<Result<_, _>>()?;
+    let mut chain = Vec::with_capacity(found.len());
+    let mut next = Some(id.clone());
+    while let Some(at) = next {
+        let Some(d) = found.remove(&at) else {
+            if chain.is_empty() {
+                return Ok(chain);
+            }
+            // INVARIANT: a parent is stored before its children and never
+            // changes, so every walk up ends at a root; one that does not
+            // (a parent seen twice) was tampered with.
+            return Err(StoreError::Corrupt(format!(
+                "delegations.parent: the chain of {id} does not reach a root"
+            )));
+        };
+        next = d.parent.clone();
+        chain.push(d);
+    }
+    chain.reverse();
+    Ok(chain)
+}
+
+/// Every delegation of a lineage, by depth, issue time and id.
+pub(super) async fn lineage(
+    pool: &SqlitePool,
+    lineage: &DelegationId,
+) -> Result<Vec<Delegation>, StoreError> {
+    sqlx::query(concat!(
+        "SELECT ",
+        delegation_columns!(),
+        " FROM delegations WHERE lineage = ? ORDER BY depth, issued_at, id"
+    ))
+    .bind(lineage.as_str())
+    .fetch_all(pool)
+    .await
+    .map_err(backend)?
+    .iter()
+    .map(rows::delegation)
+    .collect()
+}
+
+/// A page of delegations ordered by id.
+pub(super) async fn page(
+    pool: &SqlitePool,
+    filter: &DelegationFilter,
+    after: Option<&Cursor>,
+    limit: Limit,
+) -> Result<Page<Delegation>, StoreError> {
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(concat!(
+        "SELECT ",
+        delegation_columns!(),
+        " FROM delegations WHERE 1 = 1"
+    ));
+    if let Some(identity) = &filter.identity {
+        let identity = identity.as_str();
+        q.push(" AND (actor = ")
+            .push_bind(identity.to_owned())
+            .push(" OR delegator = ")
+            .push_bind(identity.to_owned())
+            .push(" OR subject = ")
+            .push_bind(identity.to_owned())
+            .push(")");
+    }
+    if let Some(at) = filter.live_at {
+        q.push(" AND revoked_at IS NULL AND expires_at > ")
+            .push_bind(micros(at));
+    }
+    if let Some(cursor) = after {
+        q.push(" AND id > ").push_bind(cursor.key().to_owned());
+    }
+    // One row more than asked tells whether another page follows.
+    q.push(" ORDER BY id LIMIT ")
+        .push_bind(super::limit_param(limit.get()) + 1);
+    let items = q
+        .build()
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(rows::delegation)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(super::paged(items, limit, |d| d.id.as_str()))
+}
+
+/// How many unrevoked direct children `id` has.
+pub(super) async fn live_children(pool: &SqlitePool, id: &DelegationId) -> Result<u32, StoreError> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM delegations WHERE parent = ? AND revoked_at IS NULL",
+    )
+    .bind(id.as_str())
+    .fetch_one(pool)
+    .await
+    .map_err(backend)?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// Records `jti` for `client` until `expires_at`; false on a replay.
+pub(super) async fn remember_assertion(
+    pool: &SqlitePool,
+    client: &IdentityId,
+    jti: &str,
+    expires_at: Time,
+    now: Time,
+) -> Result<bool, StoreError> {
+    // One write transaction: one sync instead of two.
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+    // A range delete on assertion_jtis_expires_at; each entry is deleted
+    // once, so the cost is spread over the inserts that created them.
+    sqlx::query("DELETE FROM assertion_jtis WHERE expires_at <= ?")
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    let inserted = sqlx::query(
+        "INSERT INTO assertion_jtis (client, jti, expires_at) VALUES (?, ?, ?) \
+         ON CONFLICT (client, jti) DO NOTHING",
+    )
+    .bind(client.as_str())
+    .bind(jti)
+    .bind(micros(expires_at))
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
+    tx.commit().await.map_err(backend)?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+// ---- writes (inside the batch transaction) ---------------------------------
+
+/// Inserts `delegations` in order, checking each parent first.
+pub(super) async fn create(
+    conn: &mut SqliteConnection,
+    delegations: &[Delegation],
+) -> Result<(), StoreError> {
+    for d in delegations {
+        if let Some(parent) = &d.parent {
+            check_parent(conn, parent).await?;
+        }
+        insert(conn, d).await?;
+    }
+    Ok(())
+}
+
+/// Refuses a child of a parent that is missing, revoked or full. The
+/// caller holds the write lock, so no concurrent revocation or sibling can
+/// slip in between this check and the insert.
+async fn check_parent(
+    conn: &mut SqliteConnection,
+    parent: &DelegationId,
+) -> Result<(), StoreError> {
+    let row = sqlx::query(
+        "SELECT p.revoked_at AS revoked_at, p.max_fan_out AS max_fan_out, \
+         (SELECT COUNT(*) FROM delegations c WHERE c.parent = p.id AND c.revoked_at IS NULL) \
+         AS children FROM delegations p WHERE p.id = ?",
+    )
+    .bind(parent.as_str())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let Some(row) = row else {
+        return Err(StoreError::NotFound);
+    };
+    let revoked_at: Option<i64> = row.try_get("revoked_at").map_err(backend)?;
+    let max_fan_out: i64 = row.try_get("max_fan_out").map_err(backend)?;
+    let children: i64 = row.try_get("children").map_err(backend)?;
+    if revoked_at.is_some() {
+        return Err(StoreError::Conflict(format!(
+            "delegation {parent} is revoked"
+        )));
+    }
+    if children >= max_fan_out {
+        return Err(StoreError::Conflict(format!(
+            "delegation {parent} already has its maximum number of direct delegations"
+        )));
+    }
+    Ok(())
+}
+
+async fn insert(conn: &mut SqliteConnection, d: &Delegation) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO delegations (id, parent, lineage, subject, delegator, actor, credential, \
+         scope, audience, depth, max_depth, max_fan_out, issued_at, expires_at, revoked_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(d.id.as_str())
+    .bind(d.parent.as_ref().map(DelegationId::as_str))
+    .bind(d.lineage.as_str())
+    .bind(d.subject.as_str())
+    .bind(d.delegator.as_str())
+    .bind(d.actor.as_str())
+    .bind(d.credential.as_ref().map(CredentialId::as_str))
+    .bind(d.scope.to_string())
+    .bind(audience_json(&d.audience)?)
+    .bind(i64::from(d.depth))
+    .bind(i64::from(d.max_depth))
+    .bind(i64::from(d.max_fan_out))
+    .bind(micros(d.issued_at))
+    .bind(micros(d.expires_at))
+    .bind(micros_opt(d.revoked_at))
+    .execute(conn)
+    .await
+    .map_err(|e| {
+        if rows::is_unique_violation(&e) {
+            StoreError::Conflict(format!("delegation {} already exists", d.id))
+        } else {
+            backend(e)
+        }
+    })?;
+    Ok(())
+}
+
+/// Revokes each of `ids` and every descendant not revoked yet; unknown ids
+/// are ignored.
+pub(super) async fn revoke(
+    conn: &mut SqliteConnection,
+    ids: &[DelegationId],
+    at: Time,
+) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    // One JSON array instead of one bound variable per id: no limit on how
+    // many subtrees one write revokes.
+    let ids = serde_json::to_string(&ids.iter().map(DelegationId::as_str).collect::<Vec<_>>())
+        .map_err(|e| StoreError::Backend(format!("could not encode delegation ids: {e}")))?;
+    sqlx::query(REVOKE_IDS)
+        .bind(ids)
+        .bind(micros(at))
+        .execute(conn)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// Revokes every live delegation `identity` holds, granted or is the
+/// subject of, and everything below those.
+pub(super) async fn revoke_held_by(
+    conn: &mut SqliteConnection,
+    identity: &IdentityId,
+    at: Time,
+) -> Result<(), StoreError> {
+    sqlx::query(REVOKE_HELD_BY)
+        .bind(identity.as_str())
+        .bind(identity.as_str())
+        .bind(identity.as_str())
+        .bind(micros(at))
+        .execute(conn)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// Revokes every live delegation obtained with `credential`, and
+/// everything below those.
+pub(super) async fn revoke_obtained_with(
+    conn: &mut SqliteConnection,
+    credential: &CredentialId,
+    at: Time,
+) -> Result<(), StoreError> {
+    sqlx::query(REVOKE_OBTAINED_WITH)
+        .bind(credential.as_str())
+        .bind(micros(at))
+        .execute(conn)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
