@@ -114,7 +114,12 @@ impl Engine {
     }
 
     /// Decides `req` whose subject carries a delegated token.
-    pub(crate) async fn decide_chain(&self, pdp: &Pdp, req: &Request, token: &str) -> ChainDecision {
+    pub(crate) async fn decide_chain(
+        &self,
+        pdp: &Pdp,
+        req: &Request,
+        token: &str,
+    ) -> ChainDecision {
         match self.try_chain(pdp, req, token).await {
             Ok(done) => done,
             Err(message) => ChainDecision {
@@ -127,7 +132,12 @@ impl Engine {
         }
     }
 
-    async fn try_chain(&self, pdp: &Pdp, req: &Request, token: &str) -> Result<ChainDecision, String> {
+    async fn try_chain(
+        &self,
+        pdp: &Pdp,
+        req: &Request,
+        token: &str,
+    ) -> Result<ChainDecision, String> {
         let now = self.clock.now();
         let claims = self.verify_own(token, now)?;
         let actor = crate::delegation::current_actor(&claims);
@@ -217,9 +227,11 @@ impl Engine {
                 },
             };
             decision.allow &= hop.allow;
-            decision
-                .reasons
-                .extend(hop.reasons.iter().map(|r| format!("{}: {r}", hop.principal)));
+            decision.reasons.extend(
+                hop.reasons
+                    .iter()
+                    .map(|r| format!("{}: {r}", hop.principal)),
+            );
             decision
                 .errors
                 .extend(hop.errors.iter().map(|e| format!("{}: {e}", hop.principal)));

@@ -134,7 +134,7 @@ enum Parent {
     /// A stored delegation and its chain (root first, parent last).
     Stored(Vec<Delegation>),
     /// A new lineage root for a human's trusted-issuer token, stored with the child.
-    NewRoot(Delegation),
+    NewRoot(Box<Delegation>),
 }
 
 impl Parent {
@@ -161,7 +161,9 @@ impl Engine {
         let pack = pdp.policies().settings().delegation;
         let lifetime = pack
             .max_lifetime_seconds
-            .map_or(configured.max_lifetime, |s| TimeDelta::seconds(i64::from(s)));
+            .map_or(configured.max_lifetime, |s| {
+                TimeDelta::seconds(i64::from(s))
+            });
         configured.narrow(&Limits {
             max_depth: pack.max_depth.unwrap_or(configured.max_depth),
             max_lifetime: lifetime,
@@ -200,8 +202,8 @@ impl Engine {
     ) -> Result<Delegation, OAuthError> {
         let scope = Scope::parse(scope.unwrap_or_default())
             .map_err(|e| OAuthError::new("invalid_scope", e.message))?;
-        let audience = Audience::parse(audience)
-            .map_err(|e| OAuthError::new("invalid_target", e.message))?;
+        let audience =
+            Audience::parse(audience).map_err(|e| OAuthError::new("invalid_target", e.message))?;
         let limits = self.limits();
         let lifetime = requested_lifetime(lifetime, &limits)?;
         let now = self.clock.now();
@@ -239,7 +241,9 @@ impl Engine {
                     .await?;
                 self.commit_and_issue(client, rows, "token_exchange").await
             }
-            Err(e) => Err(self.refuse(client, "token_exchange", parent_id.as_ref(), e).await),
+            Err(e) => Err(self
+                .refuse(client, "token_exchange", parent_id.as_ref(), e)
+                .await),
         }
     }
 
@@ -256,8 +260,12 @@ impl Engine {
             ("subject_token_type", Some(req.subject_token_type.as_str())),
         ] {
             if let Some(t) = t
-                && ![token_type::ACCESS_TOKEN, token_type::JWT, token_type::ID_TOKEN]
-                    .contains(&t)
+                && ![
+                    token_type::ACCESS_TOKEN,
+                    token_type::JWT,
+                    token_type::ID_TOKEN,
+                ]
+                .contains(&t)
             {
                 return Err(OAuthError::invalid_request(format!(
                     "unsupported {what} \"{}\"",
@@ -299,7 +307,9 @@ impl Engine {
         };
         let chain = parent.chain();
         let Some(last) = chain.last() else {
-            return Err(OAuthError::invalid_request("the subject token has no delegation"));
+            return Err(OAuthError::invalid_request(
+                "the subject token has no delegation",
+            ));
         };
         let children = match &parent {
             Parent::Stored(_) => self
@@ -336,7 +346,7 @@ impl Engine {
         let delegator = child.delegator.clone();
         let rows = match parent {
             Parent::Stored(_) => vec![child],
-            Parent::NewRoot(root) => vec![root, child],
+            Parent::NewRoot(root) => vec![*root, child],
         };
         Ok((rows, delegator))
     }
@@ -356,22 +366,23 @@ impl Engine {
             let chain = self.chain_of(&claims).await?;
             return Ok(Parent::Stored(chain));
         }
-        let (verifier, default_scope) = if self.delegation.dev && issuer == self.delegation.dev_issuer() {
-            (self.dev_verifier()?, Scope::default())
-        } else {
-            let trusted = self
-                .delegation
-                .trusted
-                .iter()
-                .find(|t| t.verifier.issuer == issuer)
-                .ok_or_else(|| {
-                    OAuthError::invalid_request(format!(
-                        "subject token: issuer \"{}\" is not trusted",
-                        handoff_core::identity::shorten(&issuer)
-                    ))
-                })?;
-            (trusted.verifier.clone(), trusted.default_scope.clone())
-        };
+        let (verifier, default_scope) =
+            if self.delegation.dev && issuer == self.delegation.dev_issuer() {
+                (self.dev_verifier()?, Scope::default())
+            } else {
+                let trusted = self
+                    .delegation
+                    .trusted
+                    .iter()
+                    .find(|t| t.verifier.issuer == issuer)
+                    .ok_or_else(|| {
+                        OAuthError::invalid_request(format!(
+                            "subject token: issuer \"{}\" is not trusted",
+                            handoff_core::identity::shorten(&issuer)
+                        ))
+                    })?;
+                (trusted.verifier.clone(), trusted.default_scope.clone())
+            };
         let external = verifier
             .verify(token, now)
             .map_err(|e| OAuthError::invalid_request(format!("subject token: {e}")))?;
@@ -383,7 +394,11 @@ impl Engine {
         let human = IdentityId::parse(&human).map_err(|_| {
             OAuthError::invalid_request("subject token: its subject is not a valid human id")
         })?;
-        let identity = self.store.identity(&human).await.map_err(EngineError::from)?;
+        let identity = self
+            .store
+            .identity(&human)
+            .await
+            .map_err(EngineError::from)?;
         match identity {
             Some(Identity {
                 status: Status::Active,
@@ -402,7 +417,7 @@ impl Engine {
         };
         let limits = self.limits();
         let id = new_id()?;
-        Ok(Parent::NewRoot(Delegation {
+        Ok(Parent::NewRoot(Box::new(Delegation {
             id: id.clone(),
             parent: None,
             lineage: id,
@@ -418,7 +433,7 @@ impl Engine {
             issued_at: now,
             expires_at: external.expires_at.min(now + limits.max_lifetime),
             revoked_at: None,
-        }))
+        })))
     }
 
     /// The development issuer: Handoff's own keys under `<issuer>/dev`.
@@ -480,11 +495,13 @@ impl Engine {
             .map_err(|_| OAuthError::invalid_request("token: its jti is not a delegation id"))?;
         let chain = self.chains.chain(self.store.as_ref(), &id).await?;
         let chain = chain.as_ref().clone();
-        let matches = chain.last().is_some_and(|d| {
-            d.lineage.as_str() == claims.txn && d.subject.as_str() == claims.sub
-        });
+        let matches = chain
+            .last()
+            .is_some_and(|d| d.lineage.as_str() == claims.txn && d.subject.as_str() == claims.sub);
         if !matches {
-            return Err(OAuthError::invalid_request("token: its delegation does not exist"));
+            return Err(OAuthError::invalid_request(
+                "token: its delegation does not exist",
+            ));
         }
         Ok(chain)
     }
@@ -508,12 +525,20 @@ impl Engine {
     ) -> Result<(), OAuthError> {
         let Some(pdp) = self.policy.pdp() else {
             let e = OAuthError::invalid_request("policy: no policy pack is active");
-            return Err(self.refuse(client, "policy", child.parent.as_ref(), e).await);
+            return Err(self
+                .refuse(client, "policy", child.parent.as_ref(), e)
+                .await);
         };
         let root_kind = child.subject.kind().as_str();
         let mut context = Map::new();
-        context.insert("scope".into(), json!(child.scope.tokens().collect::<Vec<_>>()));
-        context.insert("audience".into(), json!(child.audience.entries().collect::<Vec<_>>()));
+        context.insert(
+            "scope".into(),
+            json!(child.scope.tokens().collect::<Vec<_>>()),
+        );
+        context.insert(
+            "audience".into(),
+            json!(child.audience.entries().collect::<Vec<_>>()),
+        );
         context.insert("depth".into(), json!(child.depth));
         context.insert("remaining_depth".into(), json!(child.remaining_depth()));
         context.insert(
@@ -528,10 +553,12 @@ impl Engine {
             resource: Entity::new(actor.kind().as_str(), actor.as_str()),
             context,
         };
-        let decision = pdp.evaluate(&request).unwrap_or_else(|e| handoff_policy::Decision {
-            errors: vec![e.to_string()],
-            ..Default::default()
-        });
+        let decision = pdp
+            .evaluate(&request)
+            .unwrap_or_else(|e| handoff_policy::Decision {
+                errors: vec![e.to_string()],
+                ..Default::default()
+            });
         if decision.allow {
             return Ok(());
         }
@@ -539,7 +566,9 @@ impl Engine {
             "policy: version {} does not permit \"{delegator}\" to delegate to \"{actor}\"",
             pdp.version()
         ));
-        Err(self.refuse(client, "policy", child.parent.as_ref(), e).await)
+        Err(self
+            .refuse(client, "policy", child.parent.as_ref(), e)
+            .await)
     }
 
     /// Commits the rows with one audit record, then signs the last row's token.
@@ -634,7 +663,13 @@ impl Engine {
         });
         let target = parent.map_or_else(|| client.identity.id.to_string(), ToString::to_string);
         match self
-            .record(client.actor(), "delegation.refuse", &target, Outcome::Failure, details)
+            .record(
+                client.actor(),
+                "delegation.refuse",
+                &target,
+                Outcome::Failure,
+                details,
+            )
             .await
         {
             Ok(()) => e,
@@ -683,8 +718,14 @@ impl Engine {
         };
         let token = self.keys.tokens().sign(&claims)?;
         let details = json!({ "human": human.as_str(), "scope": scope.to_string(), "expires_in": lifetime.num_seconds() });
-        self.record(admin.actor.clone(), "dev.mint_human", human.as_str(), Outcome::Success, details)
-            .await?;
+        self.record(
+            admin.actor.clone(),
+            "dev.mint_human",
+            human.as_str(),
+            Outcome::Success,
+            details,
+        )
+        .await?;
         Ok(token)
     }
 }
@@ -720,7 +761,10 @@ pub(crate) fn claims_for(issuer: &str, chain: &[Delegation], leaf: &Delegation) 
 
 /// The identity acting with a token: the outermost `act`, or `sub`.
 pub(crate) fn current_actor(claims: &Claims) -> &str {
-    claims.act.as_ref().map_or(claims.sub.as_str(), |a| a.sub.as_str())
+    claims
+        .act
+        .as_ref()
+        .map_or(claims.sub.as_str(), |a| a.sub.as_str())
 }
 
 fn requested_lifetime(lifetime: Option<i64>, limits: &Limits) -> Result<TimeDelta, OAuthError> {
@@ -729,10 +773,12 @@ fn requested_lifetime(lifetime: Option<i64>, limits: &Limits) -> Result<TimeDelt
         Some(l) if l <= 0 => Err(OAuthError::invalid_request(
             "requested_lifetime must be a positive number of seconds",
         )),
-        Some(l) if TimeDelta::seconds(l) > limits.max_lifetime => Err(refusal(&Refusal::Lifetime {
-            requested: l,
-            max: limits.max_lifetime.num_seconds(),
-        })),
+        Some(l) if TimeDelta::seconds(l) > limits.max_lifetime => {
+            Err(refusal(&Refusal::Lifetime {
+                requested: l,
+                max: limits.max_lifetime.num_seconds(),
+            }))
+        }
         Some(l) => Ok(TimeDelta::seconds(l)),
     }
 }

@@ -29,10 +29,10 @@ pub mod trusted;
 pub use appender::{AppendError, Appender, AppenderSettings};
 pub use auth::{Actor, Admin, Authenticated};
 pub use delegation::{DelegationSettings, Exchange, Issued, Trusted};
-pub use lineage::{BlastRadius, Revoker};
-pub use oauth::{Client, ClientAuth, OAuthError};
 pub use error::EngineError;
 pub use keys::Keys;
+pub use lineage::{BlastRadius, Revoker};
+pub use oauth::{Client, ClientAuth, OAuthError};
 
 use handoff_core::Clock;
 use handoff_store::Store;

@@ -67,8 +67,14 @@ impl Engine {
         } else {
             Outcome::Deny
         };
-        self.record(caller.clone(), "token.introspect", &target, outcome, details)
-            .await?;
+        self.record(
+            caller.clone(),
+            "token.introspect",
+            &target,
+            outcome,
+            details,
+        )
+        .await?;
         Ok(found)
     }
 
@@ -76,7 +82,11 @@ impl Engine {
     /// A token that is invalid, expired or unknown is not an error (§2.2).
     pub async fn revoke_token(&self, by: Revoker<'_>, token: &str) -> Result<(), OAuthError> {
         let now = self.clock.now();
-        let Ok(claims) = self.keys.tokens().verify(token, &self.delegation.issuer, now) else {
+        let Ok(claims) = self
+            .keys
+            .tokens()
+            .verify(token, &self.delegation.issuer, now)
+        else {
             return Ok(());
         };
         let Ok(id) = DelegationId::parse(&claims.jti) else {
@@ -122,7 +132,8 @@ impl Engine {
         }
         let radius = self.blast_radius(id).await?;
         if !dry_run {
-            self.revoke_subtree(admin.actor.clone(), id, "admin").await?;
+            self.revoke_subtree(admin.actor.clone(), id, "admin")
+                .await?;
         }
         Ok(radius)
     }
@@ -196,7 +207,9 @@ impl Engine {
     pub async fn lineage(&self, txn: &DelegationId) -> Result<Vec<Delegation>, EngineError> {
         let all = self.store.lineage(txn).await?;
         if all.is_empty() {
-            return Err(EngineError::NotFound(format!("lineage \"{txn}\" does not exist")));
+            return Err(EngineError::NotFound(format!(
+                "lineage \"{txn}\" does not exist"
+            )));
         }
         Ok(all)
     }
@@ -230,8 +243,14 @@ impl Engine {
             self.chains.forget_tokens();
         }
         let details = json!({ "kid": kid, "dropped": dropped });
-        self.commit_one(admin.actor.clone(), Write::Nothing, "keys.rotate", &kid, details)
-            .await?;
+        self.commit_one(
+            admin.actor.clone(),
+            Write::Nothing,
+            "keys.rotate",
+            &kid,
+            details,
+        )
+        .await?;
         Ok(kid)
     }
 

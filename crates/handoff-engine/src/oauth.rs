@@ -131,8 +131,14 @@ impl Engine {
                 let target = claimed
                     .map(handoff_core::identity::shorten)
                     .unwrap_or_else(|| "unknown".into());
-                self.record(Actor::Anonymous, "client.authenticate", &target, Outcome::Failure, details)
-                    .await?;
+                self.record(
+                    Actor::Anonymous,
+                    "client.authenticate",
+                    &target,
+                    Outcome::Failure,
+                    details,
+                )
+                .await?;
                 Err(OAuthError::invalid_client())
             }
         }
@@ -158,7 +164,9 @@ impl Engine {
                     return Err(ClientFailure::Rejected("not a credential"));
                 };
                 if client_id.is_some_and(|c| c != identity.id.as_str()) {
-                    return Err(ClientFailure::Rejected("client_id does not match the secret"));
+                    return Err(ClientFailure::Rejected(
+                        "client_id does not match the secret",
+                    ));
                 }
                 client_of(identity, Some(credential.id))
             }
@@ -176,10 +184,7 @@ impl Engine {
                     .map_err(|e| ClientFailure::Engine(e.into()))?
                     .filter(|i| i.status == Status::Active)
                     .ok_or(ClientFailure::Rejected("unknown or inactive client"))?;
-                let keys = self
-                    .client_keys(&id)
-                    .await
-                    .map_err(ClientFailure::Engine)?;
+                let keys = self.client_keys(&id).await.map_err(ClientFailure::Engine)?;
                 let now = self.clock.now();
                 let audiences = self.delegation.assertion_audiences();
                 let checked = verify_assertion(assertion, id.as_str(), &keys, &audiences, now)

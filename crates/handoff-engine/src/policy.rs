@@ -13,10 +13,10 @@ use crate::{Admin, AppendError, Engine, EngineError};
 use aws_lc_rs::digest;
 use handoff_audit::{Draft, Outcome};
 use handoff_core::{Identity, IdentityId, Limit, PolicyVersion, Status};
-use std::collections::HashMap;
 use handoff_policy::{Decision, Directory, LogRule, PackFiles, Pdp, Policies, Request, compile};
 use handoff_store::{Change, IdentityFilter, Store, Write};
 use serde_json::json;
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 /// The live policy state: the inventory as Cedar entities and the active pack.
@@ -62,7 +62,10 @@ impl PolicyState {
                 None => break,
             }
         }
-        let statuses = identities.iter().map(|i| (i.id.clone(), i.status)).collect();
+        let statuses = identities
+            .iter()
+            .map(|i| (i.id.clone(), i.status))
+            .collect();
         let mut live = Live {
             statuses,
             directory: Directory::from_identities(identities),
@@ -84,14 +87,6 @@ impl PolicyState {
     /// The current decision point, if a pack is active.
     pub(crate) fn pdp(&self) -> Option<Arc<Pdp>> {
         self.live.read().ok().and_then(|l| l.pdp.clone())
-    }
-
-    /// An identity's status as the decision point knows it.
-    pub(crate) fn status(&self, id: &IdentityId) -> Option<Status> {
-        self.live
-            .read()
-            .ok()
-            .and_then(|l| l.statuses.get(id).copied())
     }
 
     /// Statuses of several identities under one lock.
@@ -349,7 +344,10 @@ impl Engine {
                 r.subject
                     .properties
                     .get(crate::chains::TOKEN_PROPERTY)
-                    .map(|t| t.as_str().ok_or("subject.properties.token must be a string"))
+                    .map(|t| {
+                        t.as_str()
+                            .ok_or("subject.properties.token must be a string")
+                    })
             });
             let mut chain = None;
             let decision = match (&item, &pdp, token) {

@@ -10,6 +10,7 @@
 )]
 
 mod cli;
+mod delegation;
 mod policy;
 mod quickstart;
 mod support;

@@ -112,6 +112,46 @@ impl Store for Flaky {
     async fn active_policy_version(&self) -> Result<Option<u64>, StoreError> {
         self.inner.active_policy_version().await
     }
+    async fn delegation(
+        &self,
+        id: &handoff_core::DelegationId,
+    ) -> Result<Option<handoff_core::Delegation>, StoreError> {
+        self.inner.delegation(id).await
+    }
+    async fn chain(
+        &self,
+        id: &handoff_core::DelegationId,
+    ) -> Result<Vec<handoff_core::Delegation>, StoreError> {
+        self.inner.chain(id).await
+    }
+    async fn lineage(
+        &self,
+        lineage: &handoff_core::DelegationId,
+    ) -> Result<Vec<handoff_core::Delegation>, StoreError> {
+        self.inner.lineage(lineage).await
+    }
+    async fn delegations(
+        &self,
+        filter: &handoff_store::DelegationFilter,
+        after: Option<&handoff_core::Cursor>,
+        limit: handoff_core::Limit,
+    ) -> Result<handoff_store::Page<handoff_core::Delegation>, StoreError> {
+        self.inner.delegations(filter, after, limit).await
+    }
+    async fn live_children(&self, id: &handoff_core::DelegationId) -> Result<u32, StoreError> {
+        self.inner.live_children(id).await
+    }
+    async fn remember_assertion(
+        &self,
+        client: &IdentityId,
+        jti: &str,
+        expires_at: handoff_core::Time,
+        now: handoff_core::Time,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .remember_assertion(client, jti, expires_at, now)
+            .await
+    }
     async fn audit_head(&self) -> Result<Head, StoreError> {
         self.inner.audit_head().await
     }
