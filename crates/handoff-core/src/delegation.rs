@@ -214,9 +214,7 @@ pub enum Refusal {
     #[error("audience \"{0}\" is not within the parent's audience")]
     Audience(String),
     /// The requested lifetime outlives the parent.
-    #[error(
-        "requested lifetime {requested}s exceeds the parent's remaining lifetime {remaining}s"
-    )]
+    #[error("requested lifetime {requested}s exceeds the parent's remaining lifetime {remaining}s")]
     OutlivesParent {
         /// Seconds asked for.
         requested: i64,
@@ -346,7 +344,9 @@ pub fn attenuate(
         .audience
         .clone()
         .unwrap_or_else(|| parent.audience.clone());
-    audience.within(&parent.audience).map_err(Refusal::Audience)?;
+    audience
+        .within(&parent.audience)
+        .map_err(Refusal::Audience)?;
     let remaining = parent.expires_at - now;
     let lifetime = match ask.lifetime {
         Some(l) if l > limits.max_lifetime => {

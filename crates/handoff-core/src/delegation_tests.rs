@@ -194,10 +194,25 @@ fn a_cycle_back_to_any_earlier_actor_is_refused() {
     )
     .unwrap();
     let c1 = child_of(&r, 2, "agent:a", &n);
-    let n = attenuate(&[r.clone(), c1.clone()], &ask("agent:b"), &Limits::default(), 0, at(1), &active).unwrap();
+    let n = attenuate(
+        &[r.clone(), c1.clone()],
+        &ask("agent:b"),
+        &Limits::default(),
+        0,
+        at(1),
+        &active,
+    )
+    .unwrap();
     let c2 = child_of(&c1, 3, "agent:b", &n);
-    let e = attenuate(&[r, c1, c2], &ask("agent:a"), &Limits::default(), 0, at(1), &active)
-        .unwrap_err();
+    let e = attenuate(
+        &[r, c1, c2],
+        &ask("agent:a"),
+        &Limits::default(),
+        0,
+        at(1),
+        &active,
+    )
+    .unwrap_err();
     assert_eq!(e, Refusal::Cycle(ident("agent:a")));
 }
 
@@ -218,7 +233,14 @@ fn limits_narrow_field_by_field() {
 }
 
 const TOKENS: [&str; 8] = [
-    "read", "write", "doc:read", "doc:write", "doc:*", "ticket:close", "*", "ticket:*",
+    "read",
+    "write",
+    "doc:read",
+    "doc:write",
+    "doc:*",
+    "ticket:close",
+    "*",
+    "ticket:*",
 ];
 const AUDIENCES: [&str; 4] = ["https://a", "https://b", "https://c", "https://d"];
 

@@ -5,6 +5,7 @@
 //! This crate does no IO: no tokio, no SQL, no HTTP. Time comes in through a
 //! [`Clock`], so tests control it.
 
+pub mod client_key;
 pub mod clock;
 pub mod credential;
 pub mod delegation;
@@ -17,6 +18,7 @@ pub mod secret;
 pub mod status;
 pub mod token;
 
+pub use client_key::ClientKey;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use credential::{Credential, CredentialId};
 pub use delegation::{Ask, Delegation, DelegationId, Limits, Lineage, Refusal};

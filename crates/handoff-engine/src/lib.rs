@@ -13,6 +13,7 @@ pub mod appender;
 pub mod audit;
 pub mod auth;
 pub mod chains;
+pub mod client_keys;
 pub mod credentials;
 pub mod data_dir;
 pub mod delegation;

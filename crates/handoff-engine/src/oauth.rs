@@ -250,13 +250,3 @@ fn client_of(
         credential,
     })
 }
-
-impl Engine {
-    /// TEMPORARY until the store holds client keys.
-    async fn client_keys(
-        &self,
-        _id: &IdentityId,
-    ) -> Result<jsonwebtoken::jwk::JwkSet, EngineError> {
-        Ok(jsonwebtoken::jwk::JwkSet { keys: Vec::new() })
-    }
-}

@@ -8,7 +8,8 @@
 //! handler.
 
 use crate::api::{
-    audit, authzen, credentials, delegations, identities, oauth, policies, service, tokens,
+    audit, authzen, client_keys, credentials, delegations, identities, oauth, policies, service,
+    tokens,
 };
 use crate::problem::{CONTENT_TYPE, Code, Problem};
 use crate::{authzen_wire, delegation_wire, oauth_wire, schema, wire};
@@ -64,6 +65,9 @@ use utoipa::{Modify, OpenApi};
         delegations::mint_human,
         delegations::keys,
         delegations::rotate,
+        client_keys::add,
+        client_keys::list,
+        client_keys::revoke,
         service::healthz,
         service::readyz,
         service::metrics,
@@ -146,6 +150,9 @@ use utoipa::{Modify, OpenApi};
         delegation_wire::KeyBody,
         delegation_wire::KeyList,
         delegation_wire::Rotated,
+        client_keys::AddClientKey,
+        client_keys::ClientKeyBody,
+        client_keys::ClientKeyList,
     )),
     modifiers(&BearerScheme, &CommonProblems),
     tags(

@@ -14,7 +14,7 @@ pub mod sqlite;
 use async_trait::async_trait;
 use handoff_audit::{Checkpoint, Draft, Head, Record};
 use handoff_core::{
-    AdminToken, AdminTokenId, Attributes, Credential, CredentialId, Cursor, Delegation,
+    AdminToken, AdminTokenId, Attributes, ClientKey, Credential, CredentialId, Cursor, Delegation,
     DelegationId, Environment, Identity, IdentityId, Kind, Limit, PolicyVersion, Status, Time,
 };
 
@@ -113,6 +113,19 @@ pub enum Write {
     RevokeDelegations {
         /// The subtrees' roots.
         ids: Vec<DelegationId>,
+        /// When.
+        at: Time,
+    },
+    /// Register a client's public key; `NotFound` if the identity does not
+    /// exist, `Conflict` if it already has a key with this id.
+    AddClientKey(ClientKey),
+    /// Revoke a client key; `NotFound` if there is none, `Conflict` if it is
+    /// already revoked.
+    RevokeClientKey {
+        /// Whose key.
+        identity: IdentityId,
+        /// Which key.
+        kid: String,
         /// When.
         at: Time,
     },
@@ -221,8 +234,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         after: Option<&Cursor>,
         limit: Limit,
     ) -> Result<Page<Delegation>, StoreError>;
-    /// How many unrevoked direct children `id` has.
+    /// How many unrevoked direct children `id` has, counting no further
+    /// than its own `max_fan_out` (all a fan-out check needs).
     async fn live_children(&self, id: &DelegationId) -> Result<u32, StoreError>;
+    /// Every key registered on `identity` (revoked ones too), oldest first.
+    async fn client_keys(&self, identity: &IdentityId) -> Result<Vec<ClientKey>, StoreError>;
     /// Records a client assertion's `jti` (RFC 7523 §3, item 7) until
     /// `expires_at`; false if it was already recorded (a replay). Not
     /// audited; forgets expired entries as it goes.

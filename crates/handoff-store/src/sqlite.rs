@@ -21,8 +21,8 @@ use crate::{
 use async_trait::async_trait;
 use handoff_audit::{Checkpoint, Head, Record};
 use handoff_core::{
-    AdminToken, AdminTokenId, Credential, CredentialId, Cursor, Delegation, DelegationId, Identity,
-    IdentityId, Limit, PolicyVersion, Time,
+    AdminToken, AdminTokenId, ClientKey, Credential, CredentialId, Cursor, Delegation,
+    DelegationId, Identity, IdentityId, Limit, PolicyVersion, Time,
 };
 use rows::{
     admin_token_columns, backend, credential_columns, identity_columns, micros, record_columns,
@@ -409,6 +409,18 @@ impl Store for SqliteStore {
         limit: Limit,
     ) -> Result<Page<Delegation>, StoreError> {
         delegations::page(&self.pool, filter, after, limit).await
+    }
+
+    async fn client_keys(&self, identity: &IdentityId) -> Result<Vec<ClientKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT identity, kid, jwk, created_at, revoked_at FROM client_keys \
+             WHERE identity = ? ORDER BY created_at, kid",
+        )
+        .bind(identity.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(rows::client_key).collect()
     }
 
     async fn live_children(&self, id: &DelegationId) -> Result<u32, StoreError> {

@@ -138,6 +138,12 @@ impl Store for Flaky {
     ) -> Result<handoff_store::Page<handoff_core::Delegation>, StoreError> {
         self.inner.delegations(filter, after, limit).await
     }
+    async fn client_keys(
+        &self,
+        identity: &IdentityId,
+    ) -> Result<Vec<handoff_core::ClientKey>, StoreError> {
+        self.inner.client_keys(identity).await
+    }
     async fn live_children(&self, id: &handoff_core::DelegationId) -> Result<u32, StoreError> {
         self.inner.live_children(id).await
     }

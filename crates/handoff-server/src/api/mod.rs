@@ -8,6 +8,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod authzen;
+pub(crate) mod client_keys;
 pub(crate) mod credentials;
 pub(crate) mod delegations;
 mod extract;
@@ -142,6 +143,14 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/policies/{version}", get(policies::show))
         .route("/v1/policies/{version}/activate", post(policies::activate))
+        .route(
+            "/v1/identities/{id}/keys",
+            post(client_keys::add).get(client_keys::list),
+        )
+        .route(
+            "/v1/identities/{id}/keys/{kid}/revoke",
+            post(client_keys::revoke),
+        )
         .route("/v1/delegations", get(delegations::list))
         .route("/v1/delegations/{id}", get(delegations::show))
         .route("/v1/delegations/{id}/revoke", post(delegations::revoke))

@@ -247,3 +247,160 @@ pub(crate) fn enc(id: &str) -> String {
         .replace('@', "%40")
         .replace('+', "%2B")
 }
+
+/// The issuer of the delegating server's tokens.
+pub(crate) const ISSUER: &str = "http://handoff.test";
+/// The trusted identity provider's issuer.
+pub(crate) const IDP_ISSUER: &str = "https://idp.test";
+/// The audience the trusted identity provider's tokens must name.
+pub(crate) const IDP_AUDIENCE: &str = "handoff";
+/// The key id of the identity provider's signing key.
+pub(crate) const IDP_KID: &str = "idp-1";
+
+/// A test identity provider: an ES256 key pair whose public half the
+/// delegating server trusts, signing whatever header and claims a test
+/// wants (expired, not yet valid, wrong audience, unknown key id...).
+pub(crate) struct Idp {
+    /// The private key, PKCS#8 DER.
+    pkcs8: Vec<u8>,
+    /// The public key, an uncompressed P-256 point.
+    public: Vec<u8>,
+}
+
+impl Idp {
+    /// A fresh key pair.
+    pub(crate) fn new() -> Self {
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        Self {
+            pkcs8: pair.serialize_der(),
+            public: pair.public_key_raw().to_vec(),
+        }
+    }
+
+    /// The public key as an uncompressed P-256 point.
+    pub(crate) fn public_key(&self) -> &[u8] {
+        &self.public
+    }
+
+    /// The public JWK under `kid`.
+    pub(crate) fn jwk(&self, kid: &str) -> Value {
+        use base64::Engine as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        json!({
+            "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
+            "x": b64(self.public.get(1..33).unwrap()),
+            "y": b64(self.public.get(33..65).unwrap()),
+        })
+    }
+
+    /// The JWKS document the server is configured with.
+    pub(crate) fn jwks(&self) -> String {
+        json!({ "keys": [self.jwk(IDP_KID)] }).to_string()
+    }
+
+    /// Signs `claims` under `header` (which must name ES256).
+    pub(crate) fn sign(&self, header: &jsonwebtoken::Header, claims: &Value) -> String {
+        let key = jsonwebtoken::EncodingKey::from_ec_der(&self.pkcs8);
+        jsonwebtoken::encode(header, claims, &key).unwrap()
+    }
+
+    /// The ES256 header under `kid`.
+    pub(crate) fn header(kid: &str) -> jsonwebtoken::Header {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(kid.to_owned());
+        header
+    }
+
+    /// Valid claims for `sub` with `scope`, issued at `now` for ten minutes.
+    pub(crate) fn claims(sub: &str, scope: &str, now: i64) -> Value {
+        json!({
+            "iss": IDP_ISSUER, "aud": IDP_AUDIENCE, "sub": sub, "scope": scope,
+            "iat": now, "exp": now + 600, "jti": format!("idp-{sub}-{now}"),
+        })
+    }
+
+    /// A valid token for `sub` with `scope`, issued at `now`.
+    pub(crate) fn token(&self, sub: &str, scope: &str, now: i64) -> String {
+        self.sign(&Self::header(IDP_KID), &Self::claims(sub, scope, now))
+    }
+}
+
+impl Harness {
+    /// A server that issues delegation tokens as [`ISSUER`] (with the
+    /// development issuer on) and trusts [`IDP_ISSUER`], whose signer is
+    /// returned alongside.
+    pub(crate) async fn delegating() -> (Self, Idp) {
+        let idp = Idp::new();
+        let verifier = handoff_engine::jwt::TrustedIssuer::from_jwks_json(
+            IDP_ISSUER.into(),
+            IDP_AUDIENCE.into(),
+            String::new(),
+            String::new(),
+            &idp.jwks(),
+        )
+        .unwrap();
+        let settings = handoff_engine::DelegationSettings {
+            issuer: ISSUER.into(),
+            limits: handoff_core::Limits::default(),
+            trusted: vec![handoff_engine::Trusted {
+                verifier,
+                default_scope: handoff_core::Scope::parse("read").unwrap(),
+            }],
+            dev: true,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        let start = Utc.with_ymd_and_hms(2026, 11, 22, 17, 0, 0).unwrap();
+        let clock = Arc::new(FixedClock::new(start));
+        let engine = Engine::open(&data, clock.clone(), AppenderSettings::default())
+            .await
+            .unwrap()
+            .with_delegation(settings);
+        let path = engine.bootstrap(&data).await.unwrap().unwrap();
+        let token = std::fs::read_to_string(path).unwrap().trim().to_owned();
+        let state = AppState::new(engine.clone());
+        let h = Self {
+            app: app(state),
+            engine,
+            clock,
+            token,
+            _dir: dir,
+        };
+        (h, idp)
+    }
+
+    /// The clock's time in seconds since the epoch.
+    pub(crate) fn now(&self) -> i64 {
+        use handoff_core::Clock as _;
+        self.clock.now().timestamp()
+    }
+
+    /// A form-urlencoded `POST` with optional HTTP Basic client credentials
+    /// (`id:secret`, not percent-encoded, as many clients send them) and
+    /// optional bearer token.
+    pub(crate) async fn form(
+        &self,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        bearer: Option<&str>,
+        params: &[(&str, &str)],
+    ) -> Reply {
+        use base64::Engine as _;
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some((id, secret)) = basic {
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+            req = req.header(header::AUTHORIZATION, format!("Basic {encoded}"));
+        }
+        if let Some(t) = bearer {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        self.send(req.body(Body::from(body)).unwrap()).await
+    }
+}

@@ -8,6 +8,8 @@ mod audit;
 #[cfg(test)]
 mod authzen;
 #[cfg(test)]
+mod client_keys;
+#[cfg(test)]
 mod credentials;
 #[cfg(test)]
 mod harness;

@@ -29,10 +29,14 @@ const MIGRATIONS: &[Migration] = &[
         version: 3,
         sql: include_str!("../../migrations/sqlite/0003_delegations.sql"),
     },
+    Migration {
+        version: 4,
+        sql: include_str!("../../migrations/sqlite/0004_client_keys.sql"),
+    },
 ];
 
 /// The schema version this binary reads and writes.
-pub(super) const LATEST: i64 = 3;
+pub(super) const LATEST: i64 = 4;
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      version INTEGER NOT NULL PRIMARY KEY, \

@@ -7,9 +7,9 @@
 use crate::StoreError;
 use handoff_audit::{Checkpoint, Hash, Head, Outcome, Record};
 use handoff_core::{
-    AdminToken, AdminTokenId, Attributes, Audience, Credential, CredentialId, Delegation,
-    DelegationId, Environment, Identity, IdentityId, PolicyVersion, Role, Scope, Source, Status,
-    Time,
+    AdminToken, AdminTokenId, Attributes, Audience, ClientKey, Credential, CredentialId,
+    Delegation, DelegationId, Environment, Identity, IdentityId, PolicyVersion, Role, Scope,
+    Source, Status, Time,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -192,6 +192,18 @@ pub(super) fn credential(row: &SqliteRow) -> Result<Credential, StoreError> {
         created_at: time(row, T, "created_at")?,
         expires_at: time_opt(row, T, "expires_at")?,
         last_used_at: time_opt(row, T, "last_used_at")?,
+        revoked_at: time_opt(row, T, "revoked_at")?,
+    })
+}
+
+/// Reads a client key (`identity, kid, jwk, created_at, revoked_at`).
+pub(super) fn client_key(row: &SqliteRow) -> Result<ClientKey, StoreError> {
+    const T: &str = "client_keys";
+    Ok(ClientKey {
+        identity: identity_id(row, T, "identity")?,
+        kid: get(row, T, "kid")?,
+        jwk: get(row, T, "jwk")?,
+        created_at: time(row, T, "created_at")?,
         revoked_at: time_opt(row, T, "revoked_at")?,
     })
 }

@@ -9,7 +9,9 @@ use super::delegations;
 use super::rows::{backend, is_foreign_key_violation, is_unique_violation, micros, micros_opt};
 use crate::{StoreError, Write};
 use handoff_audit::Record;
-use handoff_core::{AdminToken, Credential, Identity, IdentityId, PolicyVersion, Status, Time};
+use handoff_core::{
+    AdminToken, ClientKey, Credential, Identity, IdentityId, PolicyVersion, Status, Time,
+};
 use sqlx::SqliteConnection;
 
 /// Applies `write`.
@@ -79,6 +81,67 @@ pub(super) async fn apply(conn: &mut SqliteConnection, write: &Write) -> Result<
         }
         Write::CreateDelegations(list) => delegations::create(conn, list).await,
         Write::RevokeDelegations { ids, at } => delegations::revoke(conn, ids, *at).await,
+        Write::AddClientKey(key) => add_client_key(conn, key).await,
+        Write::RevokeClientKey { identity, kid, at } => {
+            revoke_client_key(conn, identity, kid, *at).await
+        }
+    }
+}
+
+async fn add_client_key(conn: &mut SqliteConnection, k: &ClientKey) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO client_keys (identity, kid, jwk, created_at, revoked_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(k.identity.as_str())
+    .bind(k.kid.as_str())
+    .bind(k.jwk.as_str())
+    .bind(micros(k.created_at))
+    .bind(micros_opt(k.revoked_at))
+    .execute(conn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict(format!(
+                "\"{}\" already has a key \"{}\"",
+                k.identity, k.kid
+            ))
+        } else if is_foreign_key_violation(&e) {
+            StoreError::NotFound
+        } else {
+            backend(e)
+        }
+    })?;
+    Ok(())
+}
+
+async fn revoke_client_key(
+    conn: &mut SqliteConnection,
+    identity: &IdentityId,
+    kid: &str,
+    at: Time,
+) -> Result<(), StoreError> {
+    let revoked: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT revoked_at FROM client_keys WHERE identity = ? AND kid = ?")
+            .bind(identity.as_str())
+            .bind(kid)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend)?;
+    match revoked {
+        None => Err(StoreError::NotFound),
+        Some(Some(_)) => Err(StoreError::Conflict(format!(
+            "key \"{kid}\" of \"{identity}\" is already revoked"
+        ))),
+        Some(None) => {
+            sqlx::query("UPDATE client_keys SET revoked_at = ? WHERE identity = ? AND kid = ?")
+                .bind(micros(at))
+                .bind(identity.as_str())
+                .bind(kid)
+                .execute(conn)
+                .await
+                .map_err(backend)?;
+            Ok(())
+        }
     }
 }
 

@@ -106,6 +106,8 @@ pub(crate) fn draft(write: &Write) -> Draft {
             "delegation.revoke",
             ids.first().map_or_else(String::new, ToString::to_string),
         ),
+        Write::AddClientKey(k) => ("client_key.add", k.identity.to_string()),
+        Write::RevokeClientKey { identity, .. } => ("client_key.revoke", identity.to_string()),
     };
     Draft {
         time: t(1),

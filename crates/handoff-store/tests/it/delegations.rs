@@ -671,3 +671,56 @@ pub(crate) async fn a_replayed_assertion_is_refused_until_it_expires(store: &dyn
     // Nothing here is audited.
     assert_eq!(store.audit_head().await.unwrap().seq, 0);
 }
+
+/// Client keys: added to an existing identity, listed oldest first,
+/// unique per identity, revoked once.
+pub(crate) async fn client_keys_add_list_revoke(store: &dyn Store) {
+    apply_one(store, Write::CreateIdentity(human("alice")))
+        .await
+        .unwrap();
+    apply_one(store, Write::CreateIdentity(owned("agent:bot", "alice")))
+        .await
+        .unwrap();
+    let key = |kid: &str, at: i64| handoff_core::ClientKey {
+        identity: id("agent:bot"),
+        kid: kid.into(),
+        jwk: format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"AAAA","kid":"{kid}"}}"#),
+        created_at: t(at),
+        revoked_at: None,
+    };
+    assert!(
+        store
+            .client_keys(&id("agent:bot"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    apply_one(store, Write::AddClientKey(key("k2", 1)))
+        .await
+        .unwrap();
+    apply_one(store, Write::AddClientKey(key("k1", 2)))
+        .await
+        .unwrap();
+    let dup = apply_one(store, Write::AddClientKey(key("k1", 3))).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    let mut orphan = key("k9", 4);
+    orphan.identity = id("agent:nobody");
+    let missing = apply_one(store, Write::AddClientKey(orphan)).await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    let keys = store.client_keys(&id("agent:bot")).await.unwrap();
+    assert_eq!(keys, [key("k2", 1), key("k1", 2)]);
+
+    let revoke = |kid: &str| Write::RevokeClientKey {
+        identity: id("agent:bot"),
+        kid: kid.into(),
+        at: t(10),
+    };
+    apply_one(store, revoke("k2")).await.unwrap();
+    let again = apply_one(store, revoke("k2")).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let unknown = apply_one(store, revoke("nope")).await;
+    assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
+    let keys = store.client_keys(&id("agent:bot")).await.unwrap();
+    assert_eq!(keys[0].revoked_at, Some(t(10)));
+    assert_eq!(keys[1].revoked_at, None);
+}

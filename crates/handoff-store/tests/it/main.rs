@@ -78,6 +78,7 @@ conformance!(
         revoking_a_credential_revokes_delegations_obtained_with_it,
         delegation_filters_and_pagination_visit_each_once,
         a_replayed_assertion_is_refused_until_it_expires,
+        client_keys_add_list_revoke,
     ],
 );
 
@@ -234,7 +235,7 @@ async fn opening_twice_migrates_once() {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(versions, [1, 2, 3, 4]);
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(&mut conn)
         .await
