@@ -256,6 +256,58 @@ fn decode_basic(value: &str) -> Result<(String, String), OAuthError> {
     Ok((decode(id)?, decode(secret)?))
 }
 
+/// The form of `POST /oauth2/token` (RFC 6749 §4.4.2, RFC 8693 §2.1),
+/// documented for OpenAPI; the handler reads the form itself.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code, reason = "a schema only: the handler parses the form by RFC 6749's rules")]
+pub struct TokenForm {
+    /// The grant.
+    #[schema(value_type = String, pattern = "^(client_credentials|urn:ietf:params:oauth:grant-type:token-exchange)$")]
+    pub grant_type: String,
+    /// Token exchange: the token of the delegation being narrowed.
+    pub subject_token: Option<String>,
+    /// Token exchange: its type.
+    #[schema(pattern = "^urn:ietf:params:oauth:token-type:(access_token|jwt|id_token)$")]
+    pub subject_token_type: Option<String>,
+    /// A token whose current actor is the authenticated client.
+    pub actor_token: Option<String>,
+    /// Its type (with `actor_token`).
+    pub actor_token_type: Option<String>,
+    /// Requested scope, space-separated.
+    pub scope: Option<String>,
+    /// Requested audience (repeatable).
+    pub audience: Option<String>,
+    /// Requested resource (repeatable).
+    pub resource: Option<String>,
+    /// Requested token type.
+    pub requested_token_type: Option<String>,
+    /// Requested lifetime in seconds (Handoff's extension).
+    pub requested_lifetime: Option<String>,
+    /// `client_secret_post`: the client's id.
+    pub client_id: Option<String>,
+    /// `client_secret_post`: its credential.
+    pub client_secret: Option<String>,
+    /// `private_key_jwt`: `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    pub client_assertion_type: Option<String>,
+    /// `private_key_jwt`: the signed assertion.
+    pub client_assertion: Option<String>,
+}
+
+/// The form of `POST /oauth2/introspect` (RFC 7662 §2.1) and
+/// `POST /oauth2/revoke` (RFC 7009 §2.1).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code, reason = "a schema only: the handler parses the form by RFC 6749's rules")]
+pub struct TokenParam {
+    /// The token.
+    pub token: String,
+    /// A hint about its type; ignored.
+    pub token_type_hint: Option<String>,
+    /// `client_secret_post`: the client's id.
+    pub client_id: Option<String>,
+    /// `client_secret_post`: its credential.
+    pub client_secret: Option<String>,
+}
+
 /// A successful token response (RFC 6749 §5.1, RFC 8693 §2.2.1).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenResponse {

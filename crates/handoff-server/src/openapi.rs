@@ -138,6 +138,8 @@ use utoipa::{Modify, OpenApi};
         authzen_wire::PdpMetadata,
         authzen_wire::HopBody,
         oauth_wire::TokenResponse,
+        oauth_wire::TokenForm,
+        oauth_wire::TokenParam,
         oauth_wire::OAuthErrorBody,
         delegation_wire::DelegationBody,
         delegation_wire::DelegationDetail,

@@ -140,6 +140,12 @@ pub(crate) async fn mint_human(
     Writer(admin): Writer,
     JsonBody(req): JsonBody<MintHuman>,
 ) -> Result<(axum::http::StatusCode, Json<MintedToken>), Problem> {
+    if !s.engine.delegation_settings().dev {
+        return Err(handoff_engine::EngineError::Forbidden(
+            "minting human tokens needs a server started with --dev",
+        )
+        .into());
+    }
     let human = IdentityId::parse(&req.human).map_err(|e| Invalid::new("human", e.message))?;
     let scope = Scope::parse(&req.scope)?;
     let token = s

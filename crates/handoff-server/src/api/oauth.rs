@@ -23,8 +23,8 @@ use serde_json::{Value, json};
 /// RFC 6749 §4.4 client credentials and RFC 8693 §2.1 token exchange.
 #[utoipa::path(
     post, path = "/oauth2/token", tag = "oauth", operation_id = "token",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "grant_type, subject_token, subject_token_type, actor_token, actor_token_type, scope, audience, resource, requested_token_type, requested_lifetime; client authentication by HTTP Basic, client_secret or client_assertion"),
+    request_body(content = crate::oauth_wire::TokenForm, content_type = "application/x-www-form-urlencoded",
+        description = "client authentication by HTTP Basic, client_secret or client_assertion; audience and resource may repeat"),
     responses(
         (status = 200, description = "the issued token", body = TokenResponse),
         (status = 400, description = "the grant was refused", body = OAuthErrorBody),
@@ -125,8 +125,8 @@ async fn bearer(parts: &mut Parts) -> Option<Bearer> {
 /// RFC 7662 token introspection: `active` only if the whole chain is live.
 #[utoipa::path(
     post, path = "/oauth2/introspect", tag = "oauth", operation_id = "introspect",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "token (required), token_type_hint (ignored)"),
+    request_body(content = crate::oauth_wire::TokenParam, content_type = "application/x-www-form-urlencoded",
+        description = "the token; the caller authenticates as a client or with a bearer token"),
     responses(
         (status = 200, description = "the token's state (RFC 7662 §2.2)", body = Object),
         (status = 400, description = "malformed request", body = OAuthErrorBody),
@@ -176,8 +176,8 @@ pub(crate) async fn introspect(
 /// RFC 7009 revocation: the token's delegation and every descendant.
 #[utoipa::path(
     post, path = "/oauth2/revoke", tag = "oauth", operation_id = "revoke",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "token (required), token_type_hint (ignored)"),
+    request_body(content = crate::oauth_wire::TokenParam, content_type = "application/x-www-form-urlencoded",
+        description = "the token; the caller authenticates as a client or with a bearer token"),
     responses(
         (status = 200, description = "revoked, or the token was already invalid (RFC 7009 §2.2)"),
         (status = 400, description = "malformed request, or the caller is not on the token's chain", body = OAuthErrorBody),

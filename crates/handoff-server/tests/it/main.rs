@@ -4,6 +4,8 @@
 //! Modules carry `#[cfg(test)]` so clippy treats their helpers as test code.
 
 #[cfg(test)]
+mod attacks;
+#[cfg(test)]
 mod audit;
 #[cfg(test)]
 mod authzen;
@@ -11,6 +13,8 @@ mod authzen;
 mod client_keys;
 #[cfg(test)]
 mod credentials;
+#[cfg(test)]
+mod delegation;
 #[cfg(test)]
 mod harness;
 #[cfg(test)]
