@@ -279,18 +279,6 @@ def test_metadata_each_present_field_passes_authlib(metadata, monkeypatch):
     assert isinstance(metadata.get("response_types_supported"), list)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason=(
-        "SERVER BUG (RFC 8414 §2): introspection_endpoint_auth_methods_supported and "
-        "revocation_endpoint_auth_methods_supported list private_key_jwt, so "
-        "introspection_endpoint_auth_signing_alg_values_supported and "
-        "revocation_endpoint_auth_signing_alg_values_supported MUST be present; the "
-        "server leaves them out. strict: this test fails once the server is fixed, "
-        "and then this marker must go."
-    ),
-)
 def test_metadata_signing_algs_for_private_key_jwt(metadata, monkeypatch):
     monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")
     model = AuthorizationServerMetadata(metadata)

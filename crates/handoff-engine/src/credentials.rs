@@ -148,7 +148,10 @@ impl Engine {
             id: id.clone(),
             at: self.clock.now(),
         };
-        let details = json!({ "identity": current.identity.as_str() });
+        let details = json!({
+            "identity": current.identity.as_str(),
+            "revokes_delegations": true,
+        });
         self.submit(
             admin,
             write,

@@ -213,6 +213,7 @@ impl Engine {
             "to": to.as_str(),
             "reason": reason,
             "orphan_owned": orphan_owned,
+            "revokes_delegations": to != Status::Active,
         });
         let write = Write::SetStatus {
             id: id.clone(),

@@ -222,6 +222,11 @@ pub(crate) async fn revoke(
     Ok((StatusCode::OK, no_store()).into_response())
 }
 
+/// Algorithms accepted for `private_key_jwt` client assertions.
+const ASSERTION_ALGORITHMS: [&str; 9] = [
+    "EdDSA", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+];
+
 /// RFC 8414 authorization server metadata.
 #[utoipa::path(
     get, path = "/.well-known/oauth-authorization-server", tag = "oauth", operation_id = "oauth_metadata",
@@ -244,7 +249,10 @@ pub(crate) async fn metadata(State(s): State<AppState>) -> Response {
         "grant_types_supported": ["client_credentials", TOKEN_EXCHANGE],
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": auth_methods,
-        "token_endpoint_auth_signing_alg_values_supported": ["EdDSA", "ES256", "RS256"],
+        // RFC 8414 §2: required wherever private_key_jwt is listed.
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "bearer"],
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "client_assertion_types_supported": [JWT_BEARER_ASSERTION],

@@ -439,6 +439,41 @@ async fn client_credentials_issues_a_root_token_without_act() {
 }
 
 #[tokio::test]
+async fn dev_and_scopeless_logins_start_lineages() {
+    let w = World::new().await;
+    let r =
+        w.h.post(
+            "/v1/dev/human-tokens",
+            json!({"human": ALICE, "scope": "read"}),
+        )
+        .await;
+    let v = r.expect(201);
+    assert_eq!(v["token_type"], JWT);
+    let dev = v["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(payload(&dev)["iss"], format!("{ISSUER}/dev"));
+    let t = w.handoff("agent:bot", &dev, &[]).await;
+    let c = payload(&t);
+    assert_eq!((&c["sub"], &c["scope"]), (&json!(ALICE), &json!("read")));
+    assert_eq!(c["act"], json!({"sub": "agent:bot"}));
+    // A login is no access token: not active, no decision on it.
+    assert_eq!(w.introspect(&dev).await, json!({"active": false}));
+    assert_eq!(w.decide(ALICE, &dev, "read").await["decision"], false);
+    // Only humans get development tokens.
+    w.h.post(
+        "/v1/dev/human-tokens",
+        json!({"human": "agent:bot", "scope": "read"}),
+    )
+    .await
+    .assert_problem(409, "conflict");
+    // A login without a scope claim gets the issuer's default scope.
+    let mut claims = Idp::claims("alice@example.com", "", w.h.now());
+    claims.as_object_mut().unwrap().remove("scope");
+    let login = w.idp.sign(&Idp::header(crate::harness::IDP_KID), &claims);
+    let t = w.handoff("agent:bot", &login, &[]).await;
+    assert_eq!(payload(&t)["scope"], "read");
+}
+
+#[tokio::test]
 async fn introspection_shows_the_act_chain() {
     let w = World::new().await;
     let tokens = chain(&w, &["agent:bot", "agent:helper"]).await;
