@@ -75,11 +75,21 @@ impl Scope {
     }
 
     /// Whether `token` (which may itself end in `*`) is covered by one of
-    /// this scope's tokens.
+    /// this scope's tokens: an equal token; a wildcard whose prefix starts
+    /// it; or a bare action (`read`, `re*`: no `:`) matching the action part
+    /// of a typed token (`Doc:read`), since a bare action allows that action
+    /// on every resource type.
     pub fn covers(&self, token: &str) -> bool {
-        self.0.iter().any(|mine| match mine.strip_suffix('*') {
-            Some(prefix) => token.starts_with(prefix),
-            None => mine == token,
+        let action = token.split_once(':').map(|(_, a)| a);
+        self.0.iter().any(|mine| {
+            let bare = !mine.contains(':');
+            match mine.strip_suffix('*') {
+                Some(prefix) => {
+                    token.starts_with(prefix)
+                        || (bare && action.is_some_and(|a| a.starts_with(prefix)))
+                }
+                None => mine == token || (bare && action == Some(mine.as_str())),
+            }
         })
     }
 
@@ -245,6 +255,50 @@ mod tests {
         assert_eq!(scope("read write").within(&parent), Err("write".into()));
         assert!(scope("*").covers("anything"));
     }
+
+    #[test]
+    fn a_bare_action_covers_it_on_every_resource_type() {
+        let parent = scope("read re*");
+        assert_eq!(scope("Doc:read").within(&parent), Ok(()));
+        assert_eq!(scope("Doc:rename Doc:re*").within(&parent), Ok(()));
+        assert_eq!(scope("Doc:write").within(&parent), Err("Doc:write".into()));
+        assert_eq!(scope("Doc:*").within(&parent), Err("Doc:*".into()));
+        assert_eq!(scope("read").within(&scope("Doc:read")), Err("read".into()));
+    }
+
+    proptest::proptest! {
+        /// Narrowing is sound: whatever a child scope allows, its parent allows.
+        #[test]
+        fn a_scope_within_its_parent_allows_nothing_more(
+            parent in proptest::sample::subsequence(POOL.to_vec(), 0..5),
+            child in proptest::sample::subsequence(POOL.to_vec(), 0..5),
+        ) {
+            let parent = scope(&parent.join(" "));
+            let child = scope(&child.join(" "));
+            if child.within(&parent).is_ok() {
+                for ty in ["Doc", "ticket", "x"] {
+                    for action in ["read", "rename", "write", "close", "r"] {
+                        proptest::prop_assert!(!child.allows(ty, action) || parent.allows(ty, action));
+                    }
+                }
+            }
+        }
+    }
+
+    const POOL: [&str; 12] = [
+        "read",
+        "re*",
+        "r*",
+        "*",
+        "write",
+        "Doc:read",
+        "Doc:*",
+        "Doc:re*",
+        "D*",
+        "ticket:close",
+        "x:*",
+        "close",
+    ];
 
     #[test]
     fn allows_matches_bare_and_typed_actions() {

@@ -151,7 +151,12 @@ async fn setup() -> Setup {
     assert_eq!(pushed.version.policy_count, 51);
 
     let mut token = engine
-        .mint_human(&admin, &id(HUMAN), &Scope::parse("read").unwrap(), Some(3600))
+        .mint_human(
+            &admin,
+            &id(HUMAN),
+            &Scope::parse("read").unwrap(),
+            Some(3600),
+        )
         .await
         .unwrap();
     let mut tokens = Vec::new();
@@ -321,8 +326,7 @@ fn bench(c: &mut Criterion) {
             rt.block_on(async {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    total +=
-                        exchange(engine, &setup.receiver, &setup.tokens[1], 3_200, 32).await;
+                    total += exchange(engine, &setup.receiver, &setup.tokens[1], 3_200, 32).await;
                 }
                 total
             })

@@ -236,8 +236,13 @@ impl Engine {
                 let Some(child) = rows.last() else {
                     return Err(OAuthError::new("server_error", "no delegation was built"));
                 };
-                let requested = req.scope.as_deref();
-                self.policy_permits(client, &delegator, &child.actor, child, requested)
+                // A new lineage root is not stored unless the handoff is.
+                let stored_parent = if rows.len() > 1 {
+                    None
+                } else {
+                    child.parent.as_ref()
+                };
+                self.policy_permits(client, &delegator, &child.actor, child, stored_parent)
                     .await?;
                 self.commit_and_issue(client, rows, "token_exchange").await
             }
@@ -275,7 +280,9 @@ impl Engine {
         }
         let now = self.clock.now();
         let parent = self.parent_of(&req.subject_token, now).await?;
-        *parent_id = parent.chain().last().map(|d| d.id.clone());
+        if let Parent::Stored(chain) = &parent {
+            *parent_id = chain.last().map(|d| d.id.clone());
+        }
         if let Some(actor_token) = &req.actor_token {
             self.check_actor_token(client, actor_token, req.actor_token_type.as_deref(), now)
                 .await?;
@@ -303,7 +310,11 @@ impl Engine {
             actor: client.identity.id.clone(),
             scope,
             audience,
-            lifetime: req.lifetime.map(TimeDelta::seconds),
+            // Beyond TimeDelta's range is beyond any maximum: the chain rules
+            // refuse it like any lifetime that is too long.
+            lifetime: req
+                .lifetime
+                .map(|l| TimeDelta::try_seconds(l).unwrap_or(TimeDelta::MAX)),
         };
         let chain = parent.chain();
         let Some(last) = chain.last() else {
@@ -521,13 +532,11 @@ impl Engine {
         delegator: &IdentityId,
         actor: &IdentityId,
         child: &Delegation,
-        _requested: Option<&str>,
+        stored_parent: Option<&DelegationId>,
     ) -> Result<(), OAuthError> {
         let Some(pdp) = self.policy.pdp() else {
             let e = OAuthError::invalid_request("policy: no policy pack is active");
-            return Err(self
-                .refuse(client, "policy", child.parent.as_ref(), e)
-                .await);
+            return Err(self.refuse(client, "policy", stored_parent, e).await);
         };
         let root_kind = child.subject.kind().as_str();
         let mut context = Map::new();
@@ -566,9 +575,7 @@ impl Engine {
             "policy: version {} does not permit \"{delegator}\" to delegate to \"{actor}\"",
             pdp.version()
         ));
-        Err(self
-            .refuse(client, "policy", child.parent.as_ref(), e)
-            .await)
+        Err(self.refuse(client, "policy", stored_parent, e).await)
     }
 
     /// Commits the rows with one audit record, then signs the last row's token.
@@ -596,6 +603,11 @@ impl Engine {
             "new_root": rows.len() > 1,
             "policy_version": self.policy.pdp().map(|p| p.version()),
         });
+        let stored_parent = if rows.len() > 1 {
+            None
+        } else {
+            child.parent.clone()
+        };
         let change = Change {
             write: Write::CreateDelegations(rows),
             record: Draft {
@@ -611,11 +623,11 @@ impl Engine {
             Ok(_) => {}
             Err(AppendError::Write(StoreError::Conflict(m))) => {
                 let e = OAuthError::invalid_request(format!("the chain changed: {m}"));
-                return Err(self.refuse(client, grant, child.parent.as_ref(), e).await);
+                return Err(self.refuse(client, grant, stored_parent.as_ref(), e).await);
             }
             Err(AppendError::Write(StoreError::NotFound)) => {
                 let e = OAuthError::invalid_request("the chain changed: the parent is gone");
-                return Err(self.refuse(client, grant, child.parent.as_ref(), e).await);
+                return Err(self.refuse(client, grant, stored_parent.as_ref(), e).await);
             }
             Err(AppendError::Write(e)) => return Err(EngineError::from(e).into()),
             Err(AppendError::Unavailable) => return Err(EngineError::AuditUnavailable.into()),
@@ -773,13 +785,13 @@ fn requested_lifetime(lifetime: Option<i64>, limits: &Limits) -> Result<TimeDelt
         Some(l) if l <= 0 => Err(OAuthError::invalid_request(
             "requested_lifetime must be a positive number of seconds",
         )),
-        Some(l) if TimeDelta::seconds(l) > limits.max_lifetime => {
-            Err(refusal(&Refusal::Lifetime {
-                requested: l,
-                max: limits.max_lifetime.num_seconds(),
-            }))
-        }
-        Some(l) => Ok(TimeDelta::seconds(l)),
+        // Compared in seconds first: a huge request must not overflow TimeDelta.
+        Some(l) if l > limits.max_lifetime.num_seconds() => Err(refusal(&Refusal::Lifetime {
+            requested: l,
+            max: limits.max_lifetime.num_seconds(),
+        })),
+        Some(l) => TimeDelta::try_seconds(l)
+            .ok_or_else(|| OAuthError::invalid_request("requested_lifetime is out of range")),
     }
 }
 

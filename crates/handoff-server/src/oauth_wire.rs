@@ -259,7 +259,10 @@ fn decode_basic(value: &str) -> Result<(String, String), OAuthError> {
 /// The form of `POST /oauth2/token` (RFC 6749 §4.4.2, RFC 8693 §2.1),
 /// documented for OpenAPI; the handler reads the form itself.
 #[derive(Debug, ToSchema)]
-#[allow(dead_code, reason = "a schema only: the handler parses the form by RFC 6749's rules")]
+#[allow(
+    dead_code,
+    reason = "a schema only: the handler parses the form by RFC 6749's rules"
+)]
 pub struct TokenForm {
     /// The grant.
     #[schema(value_type = String, pattern = "^(client_credentials|urn:ietf:params:oauth:grant-type:token-exchange)$")]
@@ -296,7 +299,10 @@ pub struct TokenForm {
 /// The form of `POST /oauth2/introspect` (RFC 7662 §2.1) and
 /// `POST /oauth2/revoke` (RFC 7009 §2.1).
 #[derive(Debug, ToSchema)]
-#[allow(dead_code, reason = "a schema only: the handler parses the form by RFC 6749's rules")]
+#[allow(
+    dead_code,
+    reason = "a schema only: the handler parses the form by RFC 6749's rules"
+)]
 pub struct TokenParam {
     /// The token.
     pub token: String,

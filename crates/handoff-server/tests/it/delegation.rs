@@ -901,7 +901,6 @@ async fn chain_decision_denies_actions_outside_the_scope() {
 }
 
 #[tokio::test]
-#[ignore = "bug: Scope::within refuses `Doc:read` below `read`, though `read` allows read on every type (Scope::allows) so `Doc:read` is strictly narrower"]
 async fn exchange_narrowing_an_action_to_one_resource_type_is_allowed() {
     let w = World::new().await;
     let t1 = w
