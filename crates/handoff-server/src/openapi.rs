@@ -81,6 +81,7 @@ use utoipa::{Modify, OpenApi};
         schema::CredentialId,
         schema::AdminTokenId,
         schema::DelegationId,
+        schema::KeyId,
         schema::Environment,
         schema::Cursor,
         schema::IdentityKind,

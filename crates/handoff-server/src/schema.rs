@@ -165,6 +165,16 @@ component!(
 );
 
 component!(
+    /// A client key id (a JWK's `kid`).
+    KeyId,
+    string(
+        format!("^[!-~]{{1,{}}}$", handoff_core::client_key::MAX_KID_LEN),
+        "1 to 128 printable ASCII characters without spaces",
+        "search-2026-11",
+    )
+);
+
+component!(
     /// An admin token id.
     AdminTokenId,
     string(

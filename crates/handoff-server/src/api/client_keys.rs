@@ -103,7 +103,7 @@ pub(crate) async fn list(
     post, path = "/v1/identities/{id}/keys/{kid}/revoke", tag = "delegations", operation_id = "revoke_client_key",
     params(
         ("id" = crate::schema::IdentityId, Path, description = "the identity"),
-        ("kid" = String, Path, pattern = "^[!-~]{1,128}$", description = "the key id"),
+        ("kid" = crate::schema::KeyId, Path, description = "the key id"),
     ),
     responses(
         (status = 204, description = "revoked"),
