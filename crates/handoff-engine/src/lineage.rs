@@ -175,7 +175,14 @@ impl Engine {
             at: self.clock.now(),
         };
         let result = self
-            .commit_one(actor, write, "delegation.revoke", id.as_str(), details)
+            .append(
+                actor,
+                write,
+                "delegation.revoke",
+                id.as_str(),
+                Outcome::Success,
+                details,
+            )
             .await;
         self.chains.invalidate();
         result
@@ -243,41 +250,14 @@ impl Engine {
             self.chains.forget_tokens();
         }
         let details = json!({ "kid": kid, "dropped": dropped });
-        self.commit_one(
+        self.record(
             admin.actor.clone(),
-            Write::Nothing,
             "keys.rotate",
             &kid,
+            Outcome::Success,
             details,
         )
         .await?;
         Ok(kid)
-    }
-
-    /// Submits one write with a success record as `actor`.
-    pub(crate) async fn commit_one(
-        &self,
-        actor: Actor,
-        write: Write,
-        kind: &str,
-        target: &str,
-        details: serde_json::Value,
-    ) -> Result<(), EngineError> {
-        let record = handoff_audit::Draft {
-            time: self.clock.now(),
-            kind: kind.to_owned(),
-            actor: actor.audit_name(),
-            target: target.to_owned(),
-            outcome: Outcome::Success,
-            details,
-        };
-        self.appender
-            .submit(handoff_store::Change { write, record })
-            .await
-            .map(|_| ())
-            .map_err(|e| match e {
-                crate::AppendError::Write(e) => EngineError::from(e),
-                crate::AppendError::Unavailable => EngineError::AuditUnavailable,
-            })
     }
 }

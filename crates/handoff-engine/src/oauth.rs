@@ -211,8 +211,22 @@ impl Engine {
         outcome: Outcome,
         details: serde_json::Value,
     ) -> Result<(), EngineError> {
+        self.append(actor, Write::Nothing, kind, target, outcome, details)
+            .await
+    }
+
+    /// Commits `write` with its audit record and waits for it.
+    pub(crate) async fn append(
+        &self,
+        actor: Actor,
+        write: Write,
+        kind: &str,
+        target: &str,
+        outcome: Outcome,
+        details: serde_json::Value,
+    ) -> Result<(), EngineError> {
         let change = Change {
-            write: Write::Nothing,
+            write,
             record: Draft {
                 time: self.clock.now(),
                 kind: kind.to_owned(),

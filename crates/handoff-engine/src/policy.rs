@@ -398,25 +398,10 @@ impl Engine {
         what: &str,
         details: serde_json::Value,
     ) -> Result<(), EngineError> {
-        let change = Change {
-            write: Write::Nothing,
-            record: Draft {
-                time: self.clock.now(),
-                kind: format!("access.search.{what}"),
-                actor: actor.audit_name(),
-                target: format!("policy:{}", self.policy.active_version().unwrap_or(0)),
-                outcome: Outcome::Success,
-                details,
-            },
-        };
-        self.appender
-            .submit(change)
+        let target = format!("policy:{}", self.policy.active_version().unwrap_or(0));
+        let kind = format!("access.search.{what}");
+        self.record(actor.clone(), &kind, &target, Outcome::Success, details)
             .await
-            .map(|_| ())
-            .map_err(|e| match e {
-                AppendError::Write(e) => EngineError::from(e),
-                AppendError::Unavailable => EngineError::AuditUnavailable,
-            })
     }
 
     fn decision_record(
