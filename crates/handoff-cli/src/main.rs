@@ -657,6 +657,46 @@ enum CredentialCommand {
         /// Credential id (cred_...)
         credential: String,
     },
+
+    /// Register a public key for private_key_jwt client authentication
+    #[command(
+        long_about = "Register a public key (a JWK) on an agent or service, so it can \
+            authenticate at the token endpoint with a signed client assertion \
+            (private_key_jwt, RFC 7523) instead of a secret. Only public keys are accepted \
+            (OKP Ed25519, EC P-256/P-384, RSA); the key id is the JWK's kid or, without one, \
+            its RFC 7638 thumbprint.",
+        after_help = "Examples:\n  \
+            handoff credential add-key service:search --jwk search-public.jwk.json\n  \
+            handoff credential keys service:search\n  \
+            handoff credential revoke-key service:search search-2026-11"
+    )]
+    AddKey {
+        /// Agent or service id
+        identity: String,
+
+        /// File holding the public JWK (JSON); `-` reads standard input
+        #[arg(long, value_name = "FILE")]
+        jwk: std::path::PathBuf,
+    },
+
+    /// List the public keys of an identity
+    #[command(after_help = "Examples:\n  \
+            handoff credential keys service:search --output json")]
+    Keys {
+        /// Identity id
+        identity: String,
+    },
+
+    /// Revoke a public key: assertions signed with it stop authenticating
+    #[command(after_help = "Examples:\n  \
+            handoff credential revoke-key service:search search-2026-11")]
+    RevokeKey {
+        /// Identity id
+        identity: String,
+
+        /// Key id
+        kid: String,
+    },
 }
 
 /// Role of an admin token.

@@ -293,13 +293,18 @@ pub(crate) fn lineage_tree(delegations: &[Value], focus: Option<&str>) -> String
 }
 
 /// One delegation on one line:
-/// `delegator → actor  scope="…" audience=… depth=N  state  expires …  id`.
+/// `delegator → actor  scope="…" audience=… depth=N  state  expires …  id`;
+/// a lineage root (the subject's own grant) reads `subject (root)`.
 pub(crate) fn delegation_line(d: &Value) -> String {
     let text = |key: &str| cell(d.get(key));
+    let who = if d.get("parent").is_none_or(Value::is_null) {
+        format!("{} (root)", text("actor"))
+    } else {
+        format!("{} → {}", text("delegator"), text("actor"))
+    };
     format!(
-        "{} → {}  scope=\"{}\" audience={} depth={}  {}  expires {}  {}",
-        text("delegator"),
-        text("actor"),
+        "{}  scope=\"{}\" audience={} depth={}  {}  expires {}  {}",
+        who,
         d.get("scope").and_then(Value::as_str).unwrap_or(""),
         audience(d.get("audience")),
         text("depth"),
@@ -520,7 +525,7 @@ mod tests {
     #[test]
     fn a_lineage_is_drawn_as_a_tree_with_the_focus_marked() {
         let text = lineage_tree(&lineage(), Some("dlg_c"));
-        let expected = "  human:alice@example.com → human:alice@example.com  scope=\"read write\" audience=any depth=0  active  expires 2026-11-22 17:15:00Z  dlg_a
+        let expected = "  human:alice@example.com (root)  scope=\"read write\" audience=any depth=0  active  expires 2026-11-22 17:15:00Z  dlg_a
   ├─ human:alice@example.com → agent:bot  scope=\"read\" audience=any depth=1  active  expires 2026-11-22 17:15:00Z  dlg_b
 * │  └─ agent:bot → service:search  scope=\"read\" audience=https://search.example depth=2  active  expires 2026-11-22 17:15:00Z  dlg_c
   └─ human:alice@example.com → agent:other  scope=\"read\" audience=any depth=1  revoked  expires 2026-11-22 17:15:00Z  dlg_d

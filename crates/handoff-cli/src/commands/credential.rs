@@ -1,5 +1,6 @@
 //! `handoff credential …`: issue, list, show and revoke the credentials
-//! (API keys) of agents and services.
+//! (API keys) of agents and services, and register, list and revoke their
+//! public keys for `private_key_jwt`.
 //!
 //! An issued secret is printed exactly once, alone on standard output, so
 //! `SECRET=$(handoff credential issue …)` captures it; the notice that it
@@ -51,6 +52,61 @@ pub(crate) async fn run(
         CredentialCommand::Revoke { credential } => {
             let path = format!("/v1/credentials/{}/revoke", segment(&credential)?);
             client.post(&path, None).await?
+        }
+        CredentialCommand::AddKey { identity, jwk } => {
+            let text = if jwk.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&jwk)
+                    .map_err(|e| anyhow::anyhow!("cannot read \"{}\": {e}", jwk.display()))?
+            };
+            let jwk: Value = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("the jwk is not json: {e}"))?;
+            let path = format!("/v1/identities/{}/keys", segment(&identity)?);
+            let body = serde_json::json!({ "jwk": jwk });
+            let key = client.post(&path, Some(&body)).await?;
+            match format {
+                Format::Json => output::json(&key)?,
+                Format::Table => println!(
+                    "registered key {} on {identity}",
+                    key.get("kid").and_then(Value::as_str).unwrap_or("-")
+                ),
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        CredentialCommand::Keys { identity } => {
+            let path = format!("/v1/identities/{}/keys", segment(&identity)?);
+            let list = client.get(&path, &[]).await?;
+            match format {
+                Format::Json => output::json(&list)?,
+                Format::Table => {
+                    for key in list
+                        .get("keys")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        let field = |k: &str| key.get(k).and_then(Value::as_str).unwrap_or("-");
+                        let state = if key.get("revoked_at").is_some_and(|r| !r.is_null()) {
+                            "revoked"
+                        } else {
+                            "active"
+                        };
+                        println!("{}  {state}  created {}", field("kid"), field("created_at"));
+                    }
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        CredentialCommand::RevokeKey { identity, kid } => {
+            let path = format!(
+                "/v1/identities/{}/keys/{}/revoke",
+                segment(&identity)?,
+                segment(&kid)?
+            );
+            client.post(&path, None).await?;
+            println!("revoked key {kid} of {identity}");
+            return Ok(ExitCode::SUCCESS);
         }
     };
     match format {

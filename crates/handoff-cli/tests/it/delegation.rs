@@ -477,3 +477,62 @@ fn delegation_usage_errors_exit_2() {
         assert!(!out.stderr.is_empty(), "`handoff {}`", args.join(" "));
     }
 }
+
+#[test]
+fn client_keys_are_added_listed_and_revoked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = server(tmp.path(), false);
+    server.cli(&["identity", "create", ALICE]).ok();
+    server
+        .cli(&["identity", "create", SEARCH, "--owner", ALICE])
+        .ok();
+    let jwk = tmp.path().join("search.jwk.json");
+    std::fs::write(
+        &jwk,
+        r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"search-1"}"#,
+    )
+    .unwrap();
+    let added = server.cli(&[
+        "credential",
+        "add-key",
+        SEARCH,
+        "--jwk",
+        jwk.to_str().unwrap(),
+    ]);
+    added.ok();
+    assert!(
+        added.stdout.contains("registered key search-1"),
+        "{}",
+        added.stdout
+    );
+    let listed = server.cli(&["credential", "keys", SEARCH, "--output", "json"]);
+    assert_eq!(listed.json()["keys"][0]["kid"], "search-1");
+    server
+        .cli(&["credential", "revoke-key", SEARCH, "search-1"])
+        .ok();
+    let listed = server.cli(&["credential", "keys", SEARCH]);
+    assert!(
+        listed.stdout.contains("search-1  revoked"),
+        "{}",
+        listed.stdout
+    );
+    let private = tmp.path().join("private.jwk.json");
+    std::fs::write(
+        &private,
+        r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}"#,
+    )
+    .unwrap();
+    let refused = server.cli(&[
+        "credential",
+        "add-key",
+        SEARCH,
+        "--jwk",
+        private.to_str().unwrap(),
+    ]);
+    refused.expect_code(1);
+    assert!(
+        refused.stderr.contains("private member"),
+        "{}",
+        refused.stderr
+    );
+}
