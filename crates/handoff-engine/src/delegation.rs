@@ -381,18 +381,12 @@ impl Engine {
             if self.delegation.dev && issuer == self.delegation.dev_issuer() {
                 (self.dev_verifier()?, Scope::default())
             } else {
-                let trusted = self
-                    .delegation
-                    .trusted
-                    .iter()
-                    .find(|t| t.verifier.issuer == issuer)
-                    .ok_or_else(|| {
-                        OAuthError::invalid_request(format!(
-                            "subject token: issuer \"{}\" is not trusted",
-                            handoff_core::identity::shorten(&issuer)
-                        ))
-                    })?;
-                (trusted.verifier.clone(), trusted.default_scope.clone())
+                self.trusted(&issuer).ok_or_else(|| {
+                    OAuthError::invalid_request(format!(
+                        "subject token: issuer \"{}\" is not trusted",
+                        handoff_core::identity::shorten(&issuer)
+                    ))
+                })?
             };
         let external = verifier
             .verify(token, now)
@@ -445,6 +439,45 @@ impl Engine {
             expires_at: external.expires_at.min(now + limits.max_lifetime),
             revoked_at: None,
         })))
+    }
+
+    /// The verifier and default scope of a trusted issuer, as its keys are now.
+    fn trusted(&self, issuer: &str) -> Option<(TrustedIssuer, Scope)> {
+        let list = self.trusted.read().ok()?;
+        list.iter()
+            .find(|t| t.verifier.issuer == issuer)
+            .map(|t| (t.verifier.clone(), t.default_scope.clone()))
+    }
+
+    /// Replaces a trusted issuer's keys (a refreshed JWKS document); the
+    /// issuer, audience and claims stay as configured. Returns the number
+    /// of keys. A document that does not parse changes nothing.
+    pub fn replace_trusted_keys(
+        &self,
+        issuer: &str,
+        jwks_json: &str,
+    ) -> Result<usize, EngineError> {
+        let mut list = self
+            .trusted
+            .write()
+            .map_err(|_| EngineError::Io("the trusted issuer list is unusable".into()))?;
+        let Some(entry) = list.iter_mut().find(|t| t.verifier.issuer == issuer) else {
+            return Err(EngineError::NotFound(format!(
+                "issuer \"{issuer}\" is not trusted"
+            )));
+        };
+        let old = &entry.verifier;
+        let mut verifier = TrustedIssuer::from_jwks_json(
+            old.issuer.clone(),
+            old.audience.clone(),
+            old.subject_claim.clone(),
+            old.scope_claim.clone(),
+            jwks_json,
+        )?;
+        verifier.leeway_seconds = old.leeway_seconds;
+        let keys = verifier.keys.keys.len();
+        entry.verifier = verifier;
+        Ok(keys)
     }
 
     /// The development issuer: Handoff's own keys under `<issuer>/dev`.

@@ -48,6 +48,8 @@ pub struct Engine {
     appender: Arc<Appender>,
     policy: Arc<policy::PolicyState>,
     delegation: Arc<DelegationSettings>,
+    /// The trusted issuers, whose keys a refresh may replace.
+    trusted: Arc<std::sync::RwLock<Vec<Trusted>>>,
     chains: Arc<chains::Chains>,
 }
 
@@ -71,6 +73,7 @@ impl Engine {
             appender: Arc::new(appender),
             policy: Arc::new(policy),
             delegation: Arc::new(DelegationSettings::default()),
+            trusted: Arc::default(),
             chains: Arc::new(chains::Chains::default()),
         })
     }
@@ -78,6 +81,7 @@ impl Engine {
     /// Sets how delegation tokens are issued and accepted.
     #[must_use]
     pub fn with_delegation(mut self, settings: DelegationSettings) -> Self {
+        self.trusted = Arc::new(std::sync::RwLock::new(settings.trusted.clone()));
         self.delegation = Arc::new(settings);
         self
     }

@@ -327,7 +327,13 @@ pub struct TrustedIssuerConfig {
     pub scope_claim: String,
     /// The scope of a lineage root when the token carries no scope claim.
     pub default_scope: Scope,
+    /// How often a `jwks_url` is fetched again while the server runs (the
+    /// identity provider may rotate its keys); unused for a file.
+    pub jwks_refresh: Duration,
 }
+
+/// How often a trusted issuer's `jwks_url` is fetched again by default.
+pub const DEFAULT_JWKS_REFRESH: Duration = Duration::from_secs(300);
 
 /// The validated settings of `handoff serve`.
 ///
@@ -555,6 +561,8 @@ pub struct TrustedIssuerSection {
     pub scope_claim: Option<String>,
     /// `default_scope = ""`.
     pub default_scope: Option<String>,
+    /// `jwks_refresh_seconds = 300` (only with `jwks_url`).
+    pub jwks_refresh_seconds: Option<u64>,
 }
 
 /// Only the version, read before the full parse so that a file written for
@@ -903,6 +911,7 @@ fn trusted_issuer(
         subject_claim,
         scope_claim,
         default_scope,
+        jwks_refresh_seconds,
     } = section;
     if issuer.is_empty() {
         return Err(ConfigError::EmptyIssuer { position });
@@ -932,6 +941,22 @@ fn trusted_issuer(
             });
         }
     };
+    let jwks_refresh = match (jwks_refresh_seconds, &jwks) {
+        (None, _) => DEFAULT_JWKS_REFRESH,
+        (Some(_), JwksSource::File(_)) => {
+            return Err(ConfigError::TrustedIssuer {
+                issuer,
+                message: "`jwks_refresh_seconds` applies to `jwks_url` only".into(),
+            });
+        }
+        (Some(0), _) => {
+            return Err(ConfigError::TrustedIssuer {
+                issuer,
+                message: "`jwks_refresh_seconds` must be greater than zero".into(),
+            });
+        }
+        (Some(n), _) => Duration::from_secs(n),
+    };
     Ok(TrustedIssuerConfig {
         issuer,
         jwks,
@@ -939,6 +964,7 @@ fn trusted_issuer(
         subject_claim: subject_claim.unwrap_or_else(|| "sub".to_owned()),
         scope_claim: scope_claim.unwrap_or_else(|| "scope".to_owned()),
         default_scope,
+        jwks_refresh,
     })
 }
 
@@ -1163,6 +1189,7 @@ audience = "handoff"
                         subject_claim: "email".into(),
                         scope_claim: "scp".into(),
                         default_scope: Scope::parse("profile doc:read").unwrap(),
+                        jwks_refresh: DEFAULT_JWKS_REFRESH,
                     },
                     TrustedIssuerConfig {
                         issuer: "https://login.example".into(),
@@ -1171,6 +1198,7 @@ audience = "handoff"
                         subject_claim: "sub".into(),
                         scope_claim: "scope".into(),
                         default_scope: Scope::default(),
+                        jwks_refresh: DEFAULT_JWKS_REFRESH,
                     },
                 ],
             }
@@ -1923,6 +1951,28 @@ audience = "handoff"
         ))
         .unwrap();
         assert_eq!(c.trusted_issuers[0].default_scope.to_string(), "doc:* read");
+    }
+
+    #[test]
+    fn jwks_refresh_applies_to_urls_and_must_be_positive() {
+        let url = "jwks_url = \"https://idp.example/jwks\"\n";
+        let c = layered(&format!("{ISSUER}{url}")).unwrap();
+        assert_eq!(c.trusted_issuers[0].jwks_refresh, DEFAULT_JWKS_REFRESH);
+        let c = layered(&format!("{ISSUER}{url}jwks_refresh_seconds = 60\n")).unwrap();
+        assert_eq!(c.trusted_issuers[0].jwks_refresh, Duration::from_secs(60));
+        let err = layered(&format!("{ISSUER}{url}jwks_refresh_seconds = 0\n")).unwrap_err();
+        assert!(
+            err.to_string().ends_with("must be greater than zero"),
+            "{err}"
+        );
+        let err = layered(&format!(
+            "{ISSUER}jwks_file = \"/k\"\njwks_refresh_seconds = 60\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().ends_with("applies to `jwks_url` only"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -181,6 +181,8 @@ pub struct Server {
     router: Router,
     engine: Engine,
     grace: Duration,
+    /// Tasks fetching `jwks_url`s again; stopped at shutdown.
+    refreshers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -267,6 +269,7 @@ impl Server {
             .with_pdp_open(config.pdp_allow_unauthenticated)
             .with_tls(config.tls.is_some())
             .with_public_url(Some(issuer));
+        let refreshers = refresh_trusted_keys(&engine, &config.trusted_issuers);
         Ok(Self {
             listener,
             local_addr,
@@ -274,6 +277,7 @@ impl Server {
             router: api::app(state),
             engine,
             grace: config.shutdown_grace,
+            refreshers,
         })
     }
 
@@ -291,6 +295,9 @@ impl Server {
     /// grace period, then flushes the audit log and stops the engine.
     pub async fn serve_until(self, shutdown: impl Future<Output = ()>) {
         serve(self.listener, self.tls, self.router, shutdown, self.grace).await;
+        for task in &self.refreshers {
+            task.abort();
+        }
         tracing::info!("flushing the audit log");
         self.engine.shutdown().await;
         tracing::info!("stopped");
@@ -415,6 +422,50 @@ async fn load_trusted_issuers(issuers: &[TrustedIssuerConfig]) -> Result<Vec<Tru
         });
     }
     Ok(trusted)
+}
+
+/// Starts one task per `jwks_url` issuer that fetches its keys again every
+/// `jwks_refresh`, so an identity provider's key rotation is picked up
+/// without a restart. A failed fetch keeps the keys in use and is logged.
+fn refresh_trusted_keys(
+    engine: &Engine,
+    issuers: &[TrustedIssuerConfig],
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let Ok(http) = jwks_client() else {
+        tracing::warn!("cannot set up the http client: trusted issuer keys will not be refreshed");
+        return Vec::new();
+    };
+    issuers
+        .iter()
+        .filter_map(|t| match &t.jwks {
+            JwksSource::Url(url) => Some((t.issuer.clone(), url.clone(), t.jwks_refresh)),
+            JwksSource::File(_) => None,
+        })
+        .map(|(issuer, url, every)| {
+            let engine = engine.clone();
+            let http = http.clone();
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(every);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                ticks.tick().await;
+                loop {
+                    ticks.tick().await;
+                    let refreshed = fetch_jwks(&http, &url).await.and_then(|jwks| {
+                        engine
+                            .replace_trusted_keys(&issuer, &jwks)
+                            .map_err(|e| e.to_string())
+                    });
+                    match refreshed {
+                        Ok(keys) => tracing::debug!(%issuer, keys, "trusted issuer keys refreshed"),
+                        Err(error) => tracing::warn!(
+                            %issuer, %error,
+                            "cannot refresh the trusted issuer's keys; the current keys stay in use"
+                        ),
+                    }
+                }
+            })
+        })
+        .collect()
 }
 
 /// Reads a JWKS file of at most [`MAX_JWKS_BYTES`].

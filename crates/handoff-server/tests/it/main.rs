@@ -30,3 +30,5 @@ mod service;
 mod startup_delegation;
 #[cfg(test)]
 mod tokens;
+#[cfg(test)]
+mod trusted;

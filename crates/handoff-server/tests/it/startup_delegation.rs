@@ -32,6 +32,7 @@ fn trusted(issuer: &str, jwks: JwksSource) -> TrustedIssuerConfig {
         subject_claim: "sub".to_owned(),
         scope_claim: "scope".to_owned(),
         default_scope: Scope::parse("doc:read").unwrap(),
+        jwks_refresh: handoff_server::config::DEFAULT_JWKS_REFRESH,
     }
 }
 
@@ -280,4 +281,55 @@ async fn without_a_public_url_the_issuer_is_the_bound_address() {
         .await
         .unwrap()
         .unwrap();
+}
+
+/// A `jwks_url` is fetched again every `jwks_refresh` while the server runs.
+#[tokio::test]
+async fn a_jwks_url_is_fetched_again_while_the_server_runs() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let tmp = tempfile::tempdir().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let document = jwks_document();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = Router::new().route(
+        "/jwks.json",
+        get(move || {
+            let counted = counted.clone();
+            let document = document.clone();
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                document
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let mut issuer = trusted(
+        "https://login.example",
+        JwksSource::Url(format!("http://{addr}/jwks.json")),
+    );
+    issuer.jwks_refresh = Duration::from_millis(200);
+    let config = Config {
+        trusted_issuers: vec![issuer],
+        ..loopback_config(&tmp.path().join("data"))
+    };
+    let server = Server::start(config).await.unwrap();
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "fetched once at start-up");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.serve_until(async move {
+        stopped.await.ok();
+    }));
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(hits.load(Ordering::SeqCst) >= 3, "refreshed while running");
+    stop.send(()).unwrap();
+    running.await.unwrap();
+    let after = hits.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        after,
+        "no refresh after shutdown"
+    );
 }

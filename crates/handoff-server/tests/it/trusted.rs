@@ -1,0 +1,74 @@
+//! Trusted issuers' keys replaced at run time (a refreshed JWKS document):
+//! a token signed with the identity provider's new key is refused until the
+//! new key set is loaded, and accepted after.
+
+use crate::harness::{Harness, IDP_ISSUER, Idp};
+use serde_json::json;
+
+const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+
+#[tokio::test]
+async fn replaced_issuer_keys_take_effect_at_once() {
+    let (h, _old) = Harness::delegating().await;
+    h.human("alice@example.com").await;
+    h.owned("agent:bot", "alice@example.com").await;
+    let (_, secret) = h.issue("agent:bot", json!({})).await;
+    let pack = json!({"files": {
+        "schema.cedarschema": "action delegate appliesTo { principal: [Human, Agent, Service], resource: [Human, Agent, Service] };",
+        "policies.cedar": "permit(principal, action == Action::\"delegate\", resource);",
+    }});
+    h.call(
+        axum::http::Method::PUT,
+        "/v1/policies",
+        Some(&h.token),
+        Some(pack),
+    )
+    .await
+    .expect(201);
+
+    // The provider rotated to a new key the server has not loaded yet.
+    let rotated = Idp::new();
+    let token = rotated.sign(
+        &Idp::header("idp-2"),
+        &Idp::claims("alice@example.com", "read", h.now()),
+    );
+    let exchange = |token: String| {
+        let secret = secret.clone();
+        let h = &h;
+        async move {
+            h.form(
+                "/oauth2/token",
+                Some(("agent:bot", &secret)),
+                None,
+                &[
+                    ("grant_type", EXCHANGE),
+                    ("subject_token", &token),
+                    ("subject_token_type", JWT),
+                ],
+            )
+            .await
+        }
+    };
+    let refused = exchange(token.clone()).await;
+    assert_eq!(refused.json["error"], "invalid_request", "{}", refused.text);
+    assert!(refused.text.contains("idp-2"), "{}", refused.text);
+
+    let jwks = json!({ "keys": [rotated.jwk("idp-2")] }).to_string();
+    assert_eq!(h.engine.replace_trusted_keys(IDP_ISSUER, &jwks).unwrap(), 1);
+    let accepted = exchange(token).await;
+    assert_eq!(accepted.status.as_u16(), 200, "{}", accepted.text);
+
+    // A document that does not parse changes nothing; an unknown issuer is an error.
+    assert!(h.engine.replace_trusted_keys(IDP_ISSUER, "{}").is_err());
+    assert!(
+        h.engine
+            .replace_trusted_keys("https://nobody.example", &jwks)
+            .is_err()
+    );
+    let again = rotated.sign(
+        &Idp::header("idp-2"),
+        &Idp::claims("alice@example.com", "read", h.now() + 1),
+    );
+    assert_eq!(exchange(again).await.status.as_u16(), 200);
+}
