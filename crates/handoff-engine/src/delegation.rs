@@ -186,8 +186,13 @@ impl Engine {
             Ok(root) => {
                 self.policy_permits(client, &root.subject, &root.subject, &root, None)
                     .await?;
-                self.commit_and_issue(client, vec![root], "client_credentials")
-                    .await
+                self.commit_and_issue(
+                    client,
+                    vec![root],
+                    "client_credentials",
+                    token_type::ACCESS_TOKEN,
+                )
+                .await
             }
             Err(e) => Err(self.refuse(client, "client_credentials", None, e).await),
         }
@@ -244,7 +249,12 @@ impl Engine {
                 };
                 self.policy_permits(client, &delegator, &child.actor, child, stored_parent)
                     .await?;
-                self.commit_and_issue(client, rows, "token_exchange").await
+                let issued_type = match req.requested_token_type.as_deref() {
+                    Some(token_type::JWT) => token_type::JWT,
+                    _ => token_type::ACCESS_TOKEN,
+                };
+                self.commit_and_issue(client, rows, "token_exchange", issued_type)
+                    .await
             }
             Err(e) => Err(self
                 .refuse(client, "token_exchange", parent_id.as_ref(), e)
@@ -260,17 +270,28 @@ impl Engine {
         req: &Exchange,
         parent_id: &mut Option<DelegationId>,
     ) -> Result<(Vec<Delegation>, IdentityId), OAuthError> {
-        for (what, t) in [
-            ("requested_token_type", req.requested_token_type.as_deref()),
-            ("subject_token_type", Some(req.subject_token_type.as_str())),
+        // Handoff issues access tokens that are JWTs; it accepts ID tokens
+        // as subject tokens but does not issue them.
+        let issuable: &[&str] = &[token_type::ACCESS_TOKEN, token_type::JWT];
+        let acceptable: &[&str] = &[
+            token_type::ACCESS_TOKEN,
+            token_type::JWT,
+            token_type::ID_TOKEN,
+        ];
+        for (what, t, known) in [
+            (
+                "requested_token_type",
+                req.requested_token_type.as_deref(),
+                issuable,
+            ),
+            (
+                "subject_token_type",
+                Some(req.subject_token_type.as_str()),
+                acceptable,
+            ),
         ] {
             if let Some(t) = t
-                && ![
-                    token_type::ACCESS_TOKEN,
-                    token_type::JWT,
-                    token_type::ID_TOKEN,
-                ]
-                .contains(&t)
+                && !known.contains(&t)
             {
                 return Err(OAuthError::invalid_request(format!(
                     "unsupported {what} \"{}\"",
@@ -617,6 +638,7 @@ impl Engine {
         client: &Client,
         rows: Vec<Delegation>,
         grant: &str,
+        issued_token_type: &'static str,
     ) -> Result<Issued, OAuthError> {
         let Some(child) = rows.last().cloned() else {
             return Err(OAuthError::new("server_error", "no delegation was built"));
@@ -673,7 +695,7 @@ impl Engine {
         let token = self.sign(&chain)?;
         Ok(Issued {
             access_token: token,
-            issued_token_type: token_type::ACCESS_TOKEN,
+            issued_token_type,
             expires_in: (child.expires_at - child.issued_at).num_seconds(),
             scope: child.scope.to_string(),
             delegation: child,

@@ -72,3 +72,57 @@ async fn replaced_issuer_keys_take_effect_at_once() {
     );
     assert_eq!(exchange(again).await.status.as_u16(), 200);
 }
+
+/// RFC 8693 §2.1/§2.2.1: Handoff issues JWT access tokens; it echoes a
+/// request for the `jwt` type and refuses to issue ID tokens.
+#[tokio::test]
+async fn requested_token_types_are_issued_or_refused() {
+    let (h, _idp) = Harness::delegating().await;
+    h.human("alice@example.com").await;
+    h.owned("agent:bot", "alice@example.com").await;
+    let (_, secret) = h.issue("agent:bot", json!({})).await;
+    let pack = json!({"files": {
+        "schema.cedarschema": "action delegate appliesTo { principal: [Human, Agent, Service], resource: [Human, Agent, Service] };",
+        "policies.cedar": "permit(principal, action == Action::\"delegate\", resource);",
+    }});
+    h.call(
+        axum::http::Method::PUT,
+        "/v1/policies",
+        Some(&h.token),
+        Some(pack),
+    )
+    .await
+    .expect(201);
+    let minted = h
+        .post(
+            "/v1/dev/human-tokens",
+            json!({"human": "human:alice@example.com", "scope": "read"}),
+        )
+        .await;
+    let human = minted.expect(201)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ask = |requested: &'static str| {
+        let (h, secret, human) = (&h, secret.clone(), human.clone());
+        async move {
+            h.form(
+                "/oauth2/token",
+                Some(("agent:bot", &secret)),
+                None,
+                &[
+                    ("grant_type", EXCHANGE),
+                    ("subject_token", &human),
+                    ("subject_token_type", JWT),
+                    ("requested_token_type", requested),
+                ],
+            )
+            .await
+        }
+    };
+    let jwt = ask(JWT).await;
+    assert_eq!(jwt.expect(200)["issued_token_type"], JWT);
+    let id = ask("urn:ietf:params:oauth:token-type:id_token").await;
+    assert_eq!(id.json["error"], "invalid_request", "{}", id.text);
+    assert!(id.text.contains("requested_token_type"), "{}", id.text);
+}
