@@ -60,6 +60,29 @@ impl Chains {
         Ok(chain)
     }
 
+    /// The cache's generation: bumped by every invalidation.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Caches a chain built in memory (a delegation just committed), unless
+    /// the cache was invalidated since `generation` was read.
+    pub(crate) fn remember_chain(
+        &self,
+        generation: u64,
+        id: &DelegationId,
+        chain: Vec<Delegation>,
+    ) {
+        if let Ok(mut map) = self.chains.write()
+            && self.generation.load(Ordering::Acquire) == generation
+        {
+            if map.len() >= MAX_CACHED {
+                map.clear();
+            }
+            map.insert(id.clone(), Arc::new(chain));
+        }
+    }
+
     /// Forgets every cached chain: something on some chain changed.
     pub(crate) fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);

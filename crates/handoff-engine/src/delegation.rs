@@ -188,6 +188,7 @@ impl Engine {
                     .await?;
                 self.commit_and_issue(
                     client,
+                    Vec::new(),
                     vec![root],
                     "client_credentials",
                     token_type::ACCESS_TOKEN,
@@ -237,7 +238,7 @@ impl Engine {
         let mut parent_id = None;
         let checked = self.check_exchange(client, &req, &mut parent_id).await;
         match checked {
-            Ok((rows, delegator)) => {
+            Ok((ancestors, rows, delegator)) => {
                 let Some(child) = rows.last() else {
                     return Err(OAuthError::new("server_error", "no delegation was built"));
                 };
@@ -253,7 +254,7 @@ impl Engine {
                     Some(token_type::JWT) => token_type::JWT,
                     _ => token_type::ACCESS_TOKEN,
                 };
-                self.commit_and_issue(client, rows, "token_exchange", issued_type)
+                self.commit_and_issue(client, ancestors, rows, "token_exchange", issued_type)
                     .await
             }
             Err(e) => Err(self
@@ -269,7 +270,7 @@ impl Engine {
         client: &Client,
         req: &Exchange,
         parent_id: &mut Option<DelegationId>,
-    ) -> Result<(Vec<Delegation>, IdentityId), OAuthError> {
+    ) -> Result<(Vec<Delegation>, Vec<Delegation>, IdentityId), OAuthError> {
         // Handoff issues access tokens that are JWTs; it accepts ID tokens
         // as subject tokens but does not issue them.
         let issuable: &[&str] = &[token_type::ACCESS_TOKEN, token_type::JWT];
@@ -376,11 +377,11 @@ impl Engine {
             revoked_at: None,
         };
         let delegator = child.delegator.clone();
-        let rows = match parent {
-            Parent::Stored(_) => vec![child],
-            Parent::NewRoot(root) => vec![*root, child],
+        let (ancestors, rows) = match parent {
+            Parent::Stored(chain) => (chain, vec![child]),
+            Parent::NewRoot(root) => (Vec::new(), vec![*root, child]),
         };
-        Ok((rows, delegator))
+        Ok((ancestors, rows, delegator))
     }
 
     /// Resolves a subject token to the chain it continues: one of Handoff's
@@ -636,6 +637,7 @@ impl Engine {
     async fn commit_and_issue(
         &self,
         client: &Client,
+        ancestors: Vec<Delegation>,
         rows: Vec<Delegation>,
         grant: &str,
         issued_token_type: &'static str,
@@ -663,6 +665,11 @@ impl Engine {
         } else {
             child.parent.clone()
         };
+        let mut chain = ancestors;
+        chain.extend(rows.iter().cloned());
+        // Taken before the commit: a revocation after it must win over
+        // caching this chain as live.
+        let generation = self.chains.generation();
         let change = Change {
             write: Write::CreateDelegations(rows),
             record: Draft {
@@ -687,12 +694,8 @@ impl Engine {
             Err(AppendError::Write(e)) => return Err(EngineError::from(e).into()),
             Err(AppendError::Unavailable) => return Err(EngineError::AuditUnavailable.into()),
         }
-        let chain = self
-            .chains
-            .chain(self.store.as_ref(), &child.id)
-            .await
-            .map_err(OAuthError::from)?;
         let token = self.sign(&chain)?;
+        self.chains.remember_chain(generation, &child.id, chain);
         Ok(Issued {
             access_token: token,
             issued_token_type,

@@ -115,7 +115,8 @@ impl Engine {
                 client.actor()
             }
         };
-        self.revoke_subtree(actor, &id, "oauth2.revoke").await?;
+        let radius = self.blast_radius(&id).await?;
+        self.revoke_subtree(actor, &radius, "oauth2.revoke").await?;
         Ok(())
     }
 
@@ -132,7 +133,7 @@ impl Engine {
         }
         let radius = self.blast_radius(id).await?;
         if !dry_run {
-            self.revoke_subtree(admin.actor.clone(), id, "admin")
+            self.revoke_subtree(admin.actor.clone(), &radius, "admin")
                 .await?;
         }
         Ok(radius)
@@ -158,13 +159,14 @@ impl Engine {
         })
     }
 
+    /// Revokes the subtree `radius` was computed for.
     async fn revoke_subtree(
         &self,
         actor: Actor,
-        id: &DelegationId,
+        radius: &BlastRadius,
         via: &str,
     ) -> Result<(), EngineError> {
-        let radius = self.blast_radius(id).await?;
+        let id = &radius.root;
         let details = json!({
             "via": via,
             "revoked": radius.delegations.len(),

@@ -234,8 +234,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         after: Option<&Cursor>,
         limit: Limit,
     ) -> Result<Page<Delegation>, StoreError>;
-    /// How many unrevoked direct children `id` has, counting no further
-    /// than its own `max_fan_out` (all a fan-out check needs).
+    /// How many unrevoked direct children `id` has (0 if it does not exist).
     async fn live_children(&self, id: &DelegationId) -> Result<u32, StoreError>;
     /// Every key registered on `identity` (revoked ones too), oldest first.
     async fn client_keys(&self, identity: &IdentityId) -> Result<Vec<ClientKey>, StoreError>;

@@ -18,6 +18,10 @@ CREATE TABLE delegations (
     depth       INTEGER NOT NULL CHECK (depth >= 0),
     max_depth   INTEGER NOT NULL CHECK (max_depth >= 0),
     max_fan_out INTEGER NOT NULL CHECK (max_fan_out >= 0),
+    -- Unrevoked direct children, kept by the writes (insert adds one,
+    -- revocation recounts the parents of what it revoked), so a fan-out
+    -- check is one row, however many children there are.
+    live_children INTEGER NOT NULL DEFAULT 0 CHECK (live_children >= 0),
     issued_at   INTEGER NOT NULL,
     expires_at  INTEGER NOT NULL,
     revoked_at  INTEGER NULL

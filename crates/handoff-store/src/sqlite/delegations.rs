@@ -12,7 +12,7 @@
 use super::rows::{self, audience_json, backend, delegation_columns, micros, micros_opt};
 use crate::{DelegationFilter, Page, StoreError};
 use handoff_core::{CredentialId, Cursor, Delegation, DelegationId, IdentityId, Limit, Time};
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{SqliteConnection, SqlitePool};
 use std::collections::HashMap;
 
 /// The statement revoking the rows `$seed` selects (a query of one `id`
@@ -172,16 +172,16 @@ pub(super) async fn page(
 
 /// How many unrevoked direct children `id` has.
 pub(super) async fn live_children(pool: &SqlitePool, id: &DelegationId) -> Result<u32, StoreError> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM delegations WHERE parent = ? AND revoked_at IS NULL \
-         LIMIT COALESCE((SELECT max_fan_out FROM delegations WHERE id = ?), 0))",
+    // INVARIANT: revocation cascades, so a revoked row has no live child.
+    let n: Option<i64> = sqlx::query_scalar(
+        "SELECT CASE WHEN revoked_at IS NULL THEN live_children ELSE 0 END \
+         FROM delegations WHERE id = ?",
     )
     .bind(id.as_str())
-    .bind(id.as_str())
-    .fetch_one(pool)
+    .fetch_optional(pool)
     .await
     .map_err(backend)?;
-    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    Ok(u32::try_from(n.unwrap_or(0)).unwrap_or(u32::MAX))
 }
 
 /// Records `jti` for `client` until `expires_at`; false on a replay.
@@ -231,46 +231,62 @@ pub(super) async fn create(
     Ok(())
 }
 
-/// Refuses a child of a parent that is missing, revoked or full. The
+/// Takes one of the parent's fan-out slots, or refuses a child of a parent
+/// that is missing, revoked or full. One statement in the common case; the
 /// caller holds the write lock, so no concurrent revocation or sibling can
-/// slip in between this check and the insert.
+/// slip in between this and the insert.
 async fn check_parent(
     conn: &mut SqliteConnection,
     parent: &DelegationId,
 ) -> Result<(), StoreError> {
-    let row = sqlx::query("SELECT revoked_at, max_fan_out FROM delegations WHERE id = ?")
-        .bind(parent.as_str())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(backend)?;
-    let Some(row) = row else {
-        return Err(StoreError::NotFound);
-    };
-    let revoked_at: Option<i64> = row.try_get("revoked_at").map_err(backend)?;
-    let max_fan_out: i64 = row.try_get("max_fan_out").map_err(backend)?;
-    // The count stops at the limit, so a parent with many children costs
-    // at most `max_fan_out` index steps per insert.
-    let children: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM delegations \
-         WHERE parent = ? AND revoked_at IS NULL LIMIT ?)",
+    let taken = sqlx::query(
+        "UPDATE delegations SET live_children = live_children + 1 \
+         WHERE id = ? AND revoked_at IS NULL AND live_children < max_fan_out",
     )
     .bind(parent.as_str())
-    .bind(max_fan_out)
-    .fetch_one(&mut *conn)
+    .execute(&mut *conn)
     .await
     .map_err(backend)?;
-    if revoked_at.is_some() {
-        return Err(StoreError::Conflict(format!(
+    if taken.rows_affected() == 1 {
+        return Ok(());
+    }
+    let revoked: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT revoked_at FROM delegations WHERE id = ?")
+            .bind(parent.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend)?;
+    match revoked {
+        None => Err(StoreError::NotFound),
+        Some(Some(_)) => Err(StoreError::Conflict(format!(
             "delegation {parent} is revoked"
-        )));
-    }
-    if children >= max_fan_out {
-        return Err(StoreError::Conflict(format!(
+        ))),
+        Some(None) => Err(StoreError::Conflict(format!(
             "delegation {parent} already has its maximum number of direct delegations"
-        )));
+        ))),
     }
-    Ok(())
 }
+
+/// Recounts the live children of the live parents of the rows `$seed`
+/// selects (one `parent` column): after a cascade only the parents of its
+/// topmost rows can have lost a live child, and those rows are seeds.
+macro_rules! recount {
+    ($seed:literal) => {
+        concat!(
+            "UPDATE delegations SET live_children = (SELECT COUNT(*) FROM delegations c \
+             WHERE c.parent = delegations.id AND c.revoked_at IS NULL) \
+             WHERE revoked_at IS NULL AND id IN (",
+            $seed,
+            ")"
+        )
+    };
+}
+
+const RECOUNT_IDS: &str =
+    recount!("SELECT parent FROM delegations WHERE id IN (SELECT value FROM json_each(?))");
+const RECOUNT_HELD_BY: &str =
+    recount!("SELECT parent FROM delegations WHERE actor = ? OR delegator = ? OR subject = ?");
+const RECOUNT_OBTAINED_WITH: &str = recount!("SELECT parent FROM delegations WHERE credential = ?");
 
 async fn insert(conn: &mut SqliteConnection, d: &Delegation) -> Result<(), StoreError> {
     sqlx::query(
@@ -320,8 +336,13 @@ pub(super) async fn revoke(
     let ids = serde_json::to_string(&ids.iter().map(DelegationId::as_str).collect::<Vec<_>>())
         .map_err(|e| StoreError::Backend(format!("could not encode delegation ids: {e}")))?;
     sqlx::query(REVOKE_IDS)
-        .bind(ids)
+        .bind(&ids)
         .bind(micros(at))
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    sqlx::query(RECOUNT_IDS)
+        .bind(&ids)
         .execute(conn)
         .await
         .map_err(backend)?;
@@ -340,6 +361,13 @@ pub(super) async fn revoke_held_by(
         .bind(identity.as_str())
         .bind(identity.as_str())
         .bind(micros(at))
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    sqlx::query(RECOUNT_HELD_BY)
+        .bind(identity.as_str())
+        .bind(identity.as_str())
+        .bind(identity.as_str())
         .execute(conn)
         .await
         .map_err(backend)?;
@@ -356,6 +384,11 @@ pub(super) async fn revoke_obtained_with(
     sqlx::query(REVOKE_OBTAINED_WITH)
         .bind(credential.as_str())
         .bind(micros(at))
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    sqlx::query(RECOUNT_OBTAINED_WITH)
+        .bind(credential.as_str())
         .execute(conn)
         .await
         .map_err(backend)?;
