@@ -348,9 +348,17 @@ async fn fan_out_scan(setup: &Setup) -> Vec<(u32, Duration)> {
     let mut out = Vec::new();
     let mut next = 0;
     for target in SCAN {
-        let have = engine.store().live_children(&parent.id).await.unwrap();
+        let have = engine
+            .store()
+            .live_children(&parent.id, engine.clock().now())
+            .await
+            .unwrap();
         add_children(engine, parent, target.saturating_sub(have), &mut seed).await;
-        let have = engine.store().live_children(&parent.id).await.unwrap();
+        let have = engine
+            .store()
+            .live_children(&parent.id, engine.clock().now())
+            .await
+            .unwrap();
         let took = exchange(
             engine,
             &setup.receiver,

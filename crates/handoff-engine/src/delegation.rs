@@ -347,7 +347,7 @@ impl Engine {
         let children = match &parent {
             Parent::Stored(_) => self
                 .store
-                .live_children(&last.id)
+                .live_children(&last.id, now)
                 .await
                 .map_err(EngineError::from)?,
             Parent::NewRoot(_) => 0,

@@ -104,8 +104,9 @@ pub enum Write {
     /// Insert delegations in order (a root may precede its first child).
     /// For each one with a parent: `NotFound` if the parent does not exist,
     /// `Conflict` if the parent is revoked or already has `max_fan_out`
-    /// unrevoked children (checked in the same transaction, so a revoked
-    /// chain can never be extended, even by a racing exchange).
+    /// unrevoked children unexpired at the child's `issued_at` (checked in
+    /// the same transaction, so a revoked chain can never be extended, even
+    /// by a racing exchange).
     CreateDelegations(Vec<Delegation>),
     /// Revoke each delegation and every descendant that is not revoked yet
     /// (cascade). Idempotent: already revoked rows are left as they are and
@@ -234,8 +235,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         after: Option<&Cursor>,
         limit: Limit,
     ) -> Result<Page<Delegation>, StoreError>;
-    /// How many unrevoked direct children `id` has (0 if it does not exist).
-    async fn live_children(&self, id: &DelegationId) -> Result<u32, StoreError>;
+    /// How many unrevoked direct children `id` has that have not expired
+    /// at `now` (0 if it does not exist). Exact at or above the parent's
+    /// `max_fan_out`; below it, expired children may still be counted.
+    async fn live_children(&self, id: &DelegationId, now: Time) -> Result<u32, StoreError>;
     /// Every key registered on `identity` (revoked ones too), oldest first.
     async fn client_keys(&self, identity: &IdentityId) -> Result<Vec<ClientKey>, StoreError>;
     /// Records a client assertion's `jti` (RFC 7523 §3, item 7) until

@@ -423,8 +423,8 @@ impl Store for SqliteStore {
         rows.iter().map(rows::client_key).collect()
     }
 
-    async fn live_children(&self, id: &DelegationId) -> Result<u32, StoreError> {
-        delegations::live_children(&self.pool, id).await
+    async fn live_children(&self, id: &DelegationId, now: Time) -> Result<u32, StoreError> {
+        delegations::live_children(&self.pool, id, now).await
     }
 
     async fn remember_assertion(

@@ -144,8 +144,12 @@ impl Store for Flaky {
     ) -> Result<Vec<handoff_core::ClientKey>, StoreError> {
         self.inner.client_keys(identity).await
     }
-    async fn live_children(&self, id: &handoff_core::DelegationId) -> Result<u32, StoreError> {
-        self.inner.live_children(id).await
+    async fn live_children(
+        &self,
+        id: &handoff_core::DelegationId,
+        now: handoff_core::Time,
+    ) -> Result<u32, StoreError> {
+        self.inner.live_children(id, now).await
     }
     async fn remember_assertion(
         &self,

@@ -170,18 +170,39 @@ pub(super) async fn page(
     Ok(super::paged(items, limit, |d| d.id.as_str()))
 }
 
-/// How many unrevoked direct children `id` has.
-pub(super) async fn live_children(pool: &SqlitePool, id: &DelegationId) -> Result<u32, StoreError> {
+/// How many unrevoked, unexpired direct children `id` has at `now`. The
+/// stored count is exact for revocations and may still hold expired
+/// children; it is used as is while it is below the limit (an upper bound
+/// below a limit is as good as the truth) and counted exactly otherwise.
+pub(super) async fn live_children(
+    pool: &SqlitePool,
+    id: &DelegationId,
+    now: Time,
+) -> Result<u32, StoreError> {
     // INVARIANT: revocation cascades, so a revoked row has no live child.
-    let n: Option<i64> = sqlx::query_scalar(
-        "SELECT CASE WHEN revoked_at IS NULL THEN live_children ELSE 0 END \
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT CASE WHEN revoked_at IS NULL THEN live_children ELSE 0 END, max_fan_out \
          FROM delegations WHERE id = ?",
     )
     .bind(id.as_str())
     .fetch_optional(pool)
     .await
     .map_err(backend)?;
-    Ok(u32::try_from(n.unwrap_or(0)).unwrap_or(u32::MAX))
+    let Some((stored, max_fan_out)) = row else {
+        return Ok(0);
+    };
+    if stored < max_fan_out {
+        return Ok(u32::try_from(stored).unwrap_or(u32::MAX));
+    }
+    let exact: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM delegations WHERE parent = ? AND revoked_at IS NULL AND expires_at > ?",
+    )
+    .bind(id.as_str())
+    .bind(micros(now))
+    .fetch_one(pool)
+    .await
+    .map_err(backend)?;
+    Ok(u32::try_from(exact).unwrap_or(u32::MAX))
 }
 
 /// Records `jti` for `client` until `expires_at`; false on a replay.
@@ -224,7 +245,7 @@ pub(super) async fn create(
 ) -> Result<(), StoreError> {
     for d in delegations {
         if let Some(parent) = &d.parent {
-            check_parent(conn, parent).await?;
+            check_parent(conn, parent, d.issued_at).await?;
         }
         insert(conn, d).await?;
     }
@@ -234,19 +255,39 @@ pub(super) async fn create(
 /// Takes one of the parent's fan-out slots, or refuses a child of a parent
 /// that is missing, revoked or full. One statement in the common case; the
 /// caller holds the write lock, so no concurrent revocation or sibling can
-/// slip in between this and the insert.
+/// slip in between this and the insert. When the parent looks full, its
+/// children are counted again without those expired at `now` (an expired
+/// child frees its slot) and the slot is tried once more.
 async fn check_parent(
     conn: &mut SqliteConnection,
     parent: &DelegationId,
+    now: Time,
 ) -> Result<(), StoreError> {
-    let taken = sqlx::query(
-        "UPDATE delegations SET live_children = live_children + 1 \
-         WHERE id = ? AND revoked_at IS NULL AND live_children < max_fan_out",
+    const TAKE: &str = "UPDATE delegations SET live_children = live_children + 1 \
+         WHERE id = ? AND revoked_at IS NULL AND live_children < max_fan_out";
+    let taken = sqlx::query(TAKE)
+        .bind(parent.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    if taken.rows_affected() == 1 {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE delegations SET live_children = (SELECT COUNT(*) FROM delegations c \
+         WHERE c.parent = delegations.id AND c.revoked_at IS NULL AND c.expires_at > ?) \
+         WHERE id = ? AND revoked_at IS NULL",
     )
+    .bind(micros(now))
     .bind(parent.as_str())
     .execute(&mut *conn)
     .await
     .map_err(backend)?;
+    let taken = sqlx::query(TAKE)
+        .bind(parent.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
     if taken.rows_affected() == 1 {
         return Ok(());
     }

@@ -102,7 +102,7 @@ pub(crate) async fn an_empty_store_has_no_delegations(store: &dyn Store) {
     assert_eq!(store.delegation(&dlg(1)).await.unwrap(), None);
     assert!(store.chain(&dlg(1)).await.unwrap().is_empty());
     assert!(store.lineage(&dlg(1)).await.unwrap().is_empty());
-    assert_eq!(store.live_children(&dlg(1)).await.unwrap(), 0);
+    assert_eq!(store.live_children(&dlg(1), t(1_000)).await.unwrap(), 0);
     let page = store
         .delegations(&DelegationFilter::default(), None, limit(10))
         .await
@@ -231,7 +231,7 @@ pub(crate) async fn a_child_of_a_revoked_parent_is_a_conflict_and_leaves_no_trac
     assert_eq!(store.audit_head().await.unwrap(), before);
     assert_eq!(store.delegation(&refused.id).await.unwrap(), None);
     assert_eq!(store.delegation(&fresh.id).await.unwrap(), None);
-    assert_eq!(store.live_children(&a.id).await.unwrap(), 0);
+    assert_eq!(store.live_children(&a.id, t(1_000)).await.unwrap(), 0);
 }
 
 /// A parent that does not exist is `NotFound` and nothing is stored.
@@ -298,7 +298,7 @@ pub(crate) async fn a_full_parent_refuses_another_child(store: &dyn Store) {
 
     revoke(store, &[&a], t(10)).await;
     create(store, std::slice::from_ref(&c)).await;
-    assert_eq!(store.live_children(&r.id).await.unwrap(), 2);
+    assert_eq!(store.live_children(&r.id, t(1_000)).await.unwrap(), 2);
 }
 
 /// `live_children` counts direct, unrevoked children only.
@@ -326,13 +326,13 @@ pub(crate) async fn live_children_counts_unrevoked_direct_children(store: &dyn S
     )
     .await;
     // Expiry is the caller's business: an expired child still counts.
-    assert_eq!(store.live_children(&r.id).await.unwrap(), 4);
-    assert_eq!(store.live_children(&a.id).await.unwrap(), 1);
-    assert_eq!(store.live_children(&b.id).await.unwrap(), 0);
+    assert_eq!(store.live_children(&r.id, t(1_000)).await.unwrap(), 4);
+    assert_eq!(store.live_children(&a.id, t(1_000)).await.unwrap(), 1);
+    assert_eq!(store.live_children(&b.id, t(1_000)).await.unwrap(), 0);
     revoke(store, &[&b], t(10)).await;
-    assert_eq!(store.live_children(&r.id).await.unwrap(), 3);
+    assert_eq!(store.live_children(&r.id, t(1_000)).await.unwrap(), 3);
     revoke(store, &[&r], t(20)).await;
-    assert_eq!(store.live_children(&r.id).await.unwrap(), 0);
+    assert_eq!(store.live_children(&r.id, t(1_000)).await.unwrap(), 0);
 }
 
 // ---- revoking --------------------------------------------------------------
@@ -723,4 +723,48 @@ pub(crate) async fn client_keys_add_list_revoke(store: &dyn Store) {
     let keys = store.client_keys(&id("agent:bot")).await.unwrap();
     assert_eq!(keys[0].revoked_at, Some(t(10)));
     assert_eq!(keys[1].revoked_at, None);
+}
+
+/// An expired child frees its fan-out slot: a full parent takes a new child
+/// issued after a sibling expired, but not one issued before.
+pub(crate) async fn an_expired_child_frees_its_fan_out_slot(store: &dyn Store) {
+    people(store).await;
+    let r = Delegation {
+        max_fan_out: 2,
+        ..root(1, "alice", 0)
+    };
+    let short = Delegation {
+        expires_at: t(5),
+        ..child(2, &r, "agent:a1")
+    };
+    let long = child(3, &r, "agent:a2");
+    create(store, &[r.clone(), short, long]).await;
+    let early = Delegation {
+        issued_at: t(4),
+        ..child(4, &r, "agent:a3")
+    };
+    let refused = apply_one(store, Write::CreateDelegations(vec![early])).await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    assert_eq!(store.live_children(&r.id, t(4)).await.unwrap(), 2);
+    assert_eq!(store.live_children(&r.id, t(6)).await.unwrap(), 1);
+    let later = Delegation {
+        issued_at: t(6),
+        ..child(5, &r, "agent:a3")
+    };
+    apply_one(store, Write::CreateDelegations(vec![later]))
+        .await
+        .unwrap();
+    assert_eq!(store.live_children(&r.id, t(6)).await.unwrap(), 2);
+    let full = Delegation {
+        issued_at: t(7),
+        ..child(6, &r, "service:s1")
+    };
+    let refused = apply_one(store, Write::CreateDelegations(vec![full])).await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
 }

@@ -79,6 +79,7 @@ conformance!(
         delegation_filters_and_pagination_visit_each_once,
         a_replayed_assertion_is_refused_until_it_expires,
         client_keys_add_list_revoke,
+        an_expired_child_frees_its_fan_out_slot,
     ],
 );
 
