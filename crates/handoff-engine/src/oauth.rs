@@ -93,6 +93,8 @@ pub enum ClientAuth<'a> {
         /// The signed JWT.
         assertion: &'a str,
     },
+    /// No client authentication at all: always refused, and audited.
+    Missing,
 }
 
 /// An authenticated agent or service.
@@ -122,6 +124,7 @@ impl Engine {
         let (claimed, method) = match auth {
             ClientAuth::Secret { client_id, .. } => (client_id, "client_secret"),
             ClientAuth::Assertion { client_id, .. } => (client_id, "private_key_jwt"),
+            ClientAuth::Missing => (None, "none"),
         };
         match self.try_client(auth).await {
             Ok(client) => Ok(client),
@@ -146,6 +149,7 @@ impl Engine {
 
     async fn try_client(&self, auth: ClientAuth<'_>) -> Result<Client, ClientFailure> {
         match auth {
+            ClientAuth::Missing => Err(ClientFailure::Rejected("no client authentication")),
             ClientAuth::Secret { client_id, secret } => {
                 let presented = Presented::parse(secret)
                     .map_err(|_| ClientFailure::Rejected("malformed secret"))?;

@@ -17,7 +17,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use handoff_engine::delegation::TOKEN_EXCHANGE;
-use handoff_engine::{Actor, Authenticated, Client, Exchange, OAuthError, Revoker};
+use handoff_engine::{Actor, Authenticated, Client, ClientAuth, Exchange, OAuthError, Revoker};
 use serde_json::{Value, json};
 
 /// RFC 6749 §4.4 client credentials and RFC 8693 §2.1 token exchange.
@@ -85,8 +85,10 @@ async fn authenticate(
     headers: &HeaderMap,
     form: &Form,
 ) -> Result<Client, OAuthError> {
-    let input = ClientInput::read(headers, form)?.ok_or_else(OAuthError::invalid_client)?;
-    s.engine.authenticate_client(input.auth()).await
+    match ClientInput::read(headers, form)? {
+        Some(input) => s.engine.authenticate_client(input.auth()).await,
+        None => s.engine.authenticate_client(ClientAuth::Missing).await,
+    }
 }
 
 /// Who calls introspection or revocation: a client, or a bearer token.
@@ -107,9 +109,15 @@ async fn caller(
     }
     let mut parts = axum::http::Request::new(()).into_parts().0;
     parts.headers = parts_headers.clone();
-    let Bearer(secret) = bearer(&mut parts)
-        .await
-        .ok_or_else(OAuthError::invalid_client)?;
+    let Some(Bearer(secret)) = bearer(&mut parts).await else {
+        // Neither a client nor a bearer token: refused, and audited.
+        return Err(
+            match s.engine.authenticate_client(ClientAuth::Missing).await {
+                Ok(_) => OAuthError::invalid_client(),
+                Err(e) => e,
+            },
+        );
+    };
     let who = s
         .engine
         .authenticate(&secret)

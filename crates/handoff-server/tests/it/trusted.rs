@@ -126,3 +126,31 @@ async fn requested_token_types_are_issued_or_refused() {
     assert_eq!(id.json["error"], "invalid_request", "{}", id.text);
     assert!(id.text.contains("requested_token_type"), "{}", id.text);
 }
+
+/// A token, introspection or revocation request without any client
+/// authentication is a 401 `invalid_client` and leaves an audit record.
+#[tokio::test]
+async fn requests_without_client_authentication_are_refused_and_audited() {
+    let (h, _idp) = Harness::delegating().await;
+    for path in ["/oauth2/token", "/oauth2/introspect", "/oauth2/revoke"] {
+        let before = h.audit_head().await;
+        let reply = h
+            .form(
+                path,
+                None,
+                None,
+                &[("grant_type", "client_credentials"), ("token", "x")],
+            )
+            .await;
+        assert_eq!(reply.status.as_u16(), 401, "{path}: {}", reply.text);
+        assert_eq!(reply.json["error"], "invalid_client", "{path}");
+        assert_eq!(h.audit_head().await, before + 1, "{path}");
+        let last = h.get("/v1/audit?tail=1").await;
+        let record = &last.expect(200)["items"][0];
+        assert_eq!(record["kind"], "client.authenticate", "{path}");
+        assert_eq!(
+            record["details"]["reason"], "no client authentication",
+            "{path}"
+        );
+    }
+}
