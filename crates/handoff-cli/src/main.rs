@@ -22,7 +22,8 @@ use std::process::ExitCode;
 /// Exit status of a command that failed (HTTP error, unreachable server,
 /// unreadable file).
 const EXIT_FAILURE: u8 = 1;
-/// Exit status of `audit verify` when the log is broken.
+/// Exit status of `audit verify` when the log is broken, and of `delegate`
+/// when the handoff was refused: the command worked, the answer is no.
 const EXIT_BROKEN: u8 = 3;
 
 /// Help heading of the options every command takes.
@@ -42,7 +43,7 @@ Exit status:
   1  failure: the server refused the request, could not be reached, a file could not be read,
      a policy pack is invalid or a policy test failed
   2  usage error: unknown command, missing or invalid argument
-  3  audit verify: the audit log is broken
+  3  audit verify: the audit log is broken; delegate: the handoff was refused
 
 The admin token is taken from --token, else HANDOFF_TOKEN, else the file
 ./handoff-data/admin-token when it exists (written by `handoff serve` on first start).";
@@ -152,7 +153,7 @@ enum Command {
     )]
     Identity(IdentityCommand),
 
-    /// Issue, list and revoke credentials of agents and services
+    /// Issue, list and revoke credentials (secrets and public keys) of agents and services
     #[command(
         subcommand,
         after_help = "Examples:\n  \
@@ -162,7 +163,7 @@ enum Command {
     )]
     Credential(CredentialCommand),
 
-    /// Create, list and revoke admin API tokens
+    /// Create, list and revoke admin API tokens; mint development human tokens
     #[command(
         subcommand,
         after_help = "Examples:\n  \
@@ -953,12 +954,14 @@ enum TokenType {
     IdToken,
 }
 
+use handoff_engine::delegation::token_type;
+
 impl TokenType {
     fn as_urn(self) -> &'static str {
         match self {
-            Self::AccessToken => "urn:ietf:params:oauth:token-type:access_token",
-            Self::Jwt => "urn:ietf:params:oauth:token-type:jwt",
-            Self::IdToken => "urn:ietf:params:oauth:token-type:id_token",
+            Self::AccessToken => token_type::ACCESS_TOKEN,
+            Self::Jwt => token_type::JWT,
+            Self::IdToken => token_type::ID_TOKEN,
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::{Engine, EngineError};
 use handoff_core::{Delegation, DelegationId, IdentityId, Time};
 use handoff_policy::{Decision, Entity, Hop, HopDecision, Pdp, Request};
 use handoff_store::Store;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -116,8 +116,9 @@ impl Chains {
 /// A chain decision and the chain it was made on.
 pub(crate) struct ChainDecision {
     pub(crate) decision: Decision,
-    /// `[{delegation, actor, depth}]` and the lineage, for the audit record.
-    pub(crate) chain: Option<(Value, String)>,
+    /// The chain it was made on; the audit record is built from it only
+    /// when the decision is logged.
+    pub(crate) chain: Option<Arc<Vec<Delegation>>>,
 }
 
 impl Engine {
@@ -184,10 +185,7 @@ impl Engine {
         if leaf.lineage.as_str() != claims.txn || leaf.subject.as_str() != claims.sub {
             return Err("token: its delegation does not exist".into());
         }
-        let summary = Some((
-            crate::delegation::chain_summary(&chain),
-            leaf.lineage.to_string(),
-        ));
+        let summary = Some(Arc::clone(&chain));
         if let Err(refusal) = self.check_chain(&chain, now) {
             return Ok(ChainDecision {
                 decision: Decision {

@@ -94,7 +94,8 @@ impl DelegationSettings {
 }
 
 /// A token exchange request (RFC 8693 §2.1), parsed but not yet checked.
-#[derive(Debug, Clone, Default)]
+/// `Debug` never shows the tokens.
+#[derive(Clone, Default)]
 pub struct Exchange {
     /// The token of the delegation being narrowed.
     pub subject_token: String,
@@ -114,8 +115,9 @@ pub struct Exchange {
     pub requested_token_type: Option<String>,
 }
 
-/// An issued token (RFC 8693 §2.2.1, RFC 6749 §5.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An issued token (RFC 8693 §2.2.1, RFC 6749 §5.1). `Debug` never shows
+/// the token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Issued {
     /// The signed JWT.
     pub access_token: String,
@@ -127,6 +129,30 @@ pub struct Issued {
     pub scope: String,
     /// The delegation it carries.
     pub delegation: Delegation,
+}
+
+impl std::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchange")
+            .field("subject_token_type", &self.subject_token_type)
+            .field("actor_token_type", &self.actor_token_type)
+            .field("scope", &self.scope)
+            .field("audience", &self.audience)
+            .field("lifetime", &self.lifetime)
+            .field("requested_token_type", &self.requested_token_type)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("issued_token_type", &self.issued_token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field("delegation", &self.delegation.id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where an exchange's parent comes from.

@@ -75,8 +75,9 @@ impl From<EngineError> for OAuthError {
     }
 }
 
-/// How a client proved who it is.
-#[derive(Debug, Clone, Copy)]
+/// How a client proved who it is. `Debug` never shows the secret or the
+/// assertion.
+#[derive(Clone, Copy)]
 pub enum ClientAuth<'a> {
     /// A credential secret, from HTTP Basic or the `client_secret` parameter;
     /// `client_id`, when sent, must be the credential's identity.
@@ -113,6 +114,22 @@ impl Client {
         match &self.credential {
             Some(c) => Actor::Credential(c.clone()),
             None => Actor::Client(self.identity.id.clone()),
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientAuth<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Secret { client_id, .. } => f
+                .debug_struct("Secret")
+                .field("client_id", client_id)
+                .finish_non_exhaustive(),
+            Self::Assertion { client_id, .. } => f
+                .debug_struct("Assertion")
+                .field("client_id", client_id)
+                .finish_non_exhaustive(),
+            Self::Missing => f.write_str("Missing"),
         }
     }
 }

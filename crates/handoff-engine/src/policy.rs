@@ -410,7 +410,7 @@ impl Engine {
         req: &Request,
         decision: &Decision,
         pdp: Option<&Pdp>,
-        chain: Option<(serde_json::Value, String)>,
+        chain: Option<Arc<Vec<handoff_core::Delegation>>>,
     ) -> Change {
         // Properties and context are never logged: they may carry tokens
         // or personal data. Types, ids and the verdict are enough to audit.
@@ -423,9 +423,10 @@ impl Engine {
             "errors": decision.errors,
             "policy_version": pdp.map(Pdp::version),
         });
-        if let (Some((summary, lineage)), Some(map)) = (chain, details.as_object_mut()) {
-            map.insert("lineage".into(), serde_json::Value::String(lineage));
-            map.insert("chain".into(), summary);
+        if let (Some(chain), Some(map)) = (chain, details.as_object_mut()) {
+            let lineage = chain.first().map(|r| r.lineage.to_string());
+            map.insert("lineage".into(), json!(lineage));
+            map.insert("chain".into(), crate::delegation::chain_summary(&chain));
             map.insert("hops".into(), json!(decision.hops));
         }
         Change {

@@ -80,11 +80,20 @@ pub fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
     ]
 }
 
-/// A parsed `application/x-www-form-urlencoded` body.
-#[derive(Debug, Default)]
+/// A parsed `application/x-www-form-urlencoded` body. `Debug` shows the
+/// parameter names only: values hold secrets and tokens.
+#[derive(Default)]
 pub struct Form {
     single: BTreeMap<String, String>,
     repeated: BTreeMap<String, Vec<String>>,
+}
+
+impl std::fmt::Debug for Form {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set()
+            .entries(self.single.keys().chain(self.repeated.keys()))
+            .finish()
+    }
 }
 
 impl Form {
@@ -151,11 +160,19 @@ impl Form {
 }
 
 /// Client credentials as sent: from `Authorization: Basic` or the body.
-#[derive(Debug)]
+/// `Debug` shows the client id only.
 pub struct ClientInput {
     client_id: Option<String>,
     secret: Option<String>,
     assertion: Option<String>,
+}
+
+impl std::fmt::Debug for ClientInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientInput")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientInput {
@@ -365,6 +382,22 @@ mod tests {
         assert!(e.description.contains("repeated"));
         assert!(form(&format!("x={}", "a".repeat(MAX_PARAM_BYTES + 1))).is_err());
         assert!(Form::parse(&HeaderMap::new(), b"a=b").is_err());
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets_or_tokens() {
+        let f =
+            form("client_id=agent:bot&client_secret=hfc_secret&subject_token=eyJtoken").unwrap();
+        let shown = format!("{f:?}");
+        assert!(shown.contains("client_secret"), "{shown}");
+        assert!(
+            !shown.contains("hfc_secret") && !shown.contains("eyJtoken"),
+            "{shown}"
+        );
+        let input = ClientInput::read(&HeaderMap::new(), &f).unwrap().unwrap();
+        let shown = format!("{input:?} {:?}", input.auth());
+        assert!(shown.contains("agent:bot"), "{shown}");
+        assert!(!shown.contains("hfc_secret"), "{shown}");
     }
 
     #[test]

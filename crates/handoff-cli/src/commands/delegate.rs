@@ -16,13 +16,12 @@ use std::io::Read;
 use std::process::ExitCode;
 
 /// Exit status of a handoff the server refused.
-pub(crate) const EXIT_DENIED: u8 = 3;
+pub(crate) const EXIT_DENIED: u8 = crate::EXIT_BROKEN;
 
-/// RFC 8693 §2.1 grant type.
-const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+use handoff_engine::delegation::TOKEN_EXCHANGE;
 
 /// The type of an actor token: Handoff's own tokens are access tokens.
-const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+const ACCESS_TOKEN_TYPE: &str = handoff_engine::delegation::token_type::ACCESS_TOKEN;
 
 /// OAuth error codes that mean "this handoff is not allowed" rather than
 /// "the request could not be served": the client authenticated, and the

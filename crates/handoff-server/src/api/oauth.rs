@@ -16,7 +16,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use handoff_engine::delegation::TOKEN_EXCHANGE;
+use handoff_engine::delegation::{TOKEN_EXCHANGE, token_type};
 use handoff_engine::{Actor, Authenticated, Client, ClientAuth, Exchange, OAuthError, Revoker};
 use serde_json::{Value, json};
 
@@ -264,12 +264,7 @@ pub(crate) async fn metadata(State(s): State<AppState>) -> Response {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "bearer"],
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "client_assertion_types_supported": [JWT_BEARER_ASSERTION],
-        "token_types_supported": [
-            "urn:ietf:params:oauth:token-type:access_token",
-            "urn:ietf:params:oauth:token-type:jwt",
-            "urn:ietf:params:oauth:token-type:id_token",
-        ],
-        "service_documentation": "https://example.invalid/handoff/docs/delegation.md",
+        "token_types_supported": [token_type::ACCESS_TOKEN, token_type::JWT, token_type::ID_TOKEN],
     });
     let mut response = Json(body).into_response();
     response.headers_mut().insert(

@@ -10,18 +10,7 @@ async fn setup() -> (Harness, Idp) {
     let (h, idp) = Harness::delegating().await;
     h.human("alice@example.com").await;
     h.owned("service:search", "alice@example.com").await;
-    let pack = json!({"files": {
-        "schema.cedarschema": "action delegate appliesTo { principal: [Human, Agent, Service], resource: [Human, Agent, Service] };",
-        "policies.cedar": "permit(principal, action == Action::\"delegate\", resource);",
-    }});
-    h.call(
-        axum::http::Method::PUT,
-        "/v1/policies",
-        Some(&h.token),
-        Some(pack),
-    )
-    .await
-    .expect(201);
+    h.allow_delegation().await;
     (h, idp)
 }
 

@@ -369,6 +369,18 @@ impl Harness {
         (h, idp)
     }
 
+    /// Pushes a pack that lets any identity hand over to any other
+    /// (`delegate`), and nothing else.
+    pub(crate) async fn allow_delegation(&self) {
+        let pack = json!({"files": {
+            "schema.cedarschema": "action delegate appliesTo { principal: [Human, Agent, Service], resource: [Human, Agent, Service] };",
+            "policies.cedar": "permit(principal, action == Action::\"delegate\", resource);",
+        }});
+        self.call(Method::PUT, "/v1/policies", Some(&self.token), Some(pack))
+            .await
+            .expect(201);
+    }
+
     /// The clock's time in seconds since the epoch.
     pub(crate) fn now(&self) -> i64 {
         use handoff_core::Clock as _;

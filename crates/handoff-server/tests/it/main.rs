@@ -16,6 +16,8 @@ mod credentials;
 #[cfg(test)]
 mod delegation;
 #[cfg(test)]
+mod delegation_admin;
+#[cfg(test)]
 mod harness;
 #[cfg(test)]
 mod identities;

@@ -14,18 +14,7 @@ async fn replaced_issuer_keys_take_effect_at_once() {
     h.human("alice@example.com").await;
     h.owned("agent:bot", "alice@example.com").await;
     let (_, secret) = h.issue("agent:bot", json!({})).await;
-    let pack = json!({"files": {
-        "schema.cedarschema": "action delegate appliesTo { principal: [Human, Agent, Service], resource: [Human, Agent, Service] };",
-        "policies.cedar": "permit(principal, action == Action::\"delegate\", resource);",
-    }});
-    h.call(
-        axum::http::Method::PUT,
-        "/v1/policies",
-        Some(&h.token),
-        Some(pack),
-    )
-    .await
-    .expect(201);
+    h.allow_delegation().await;
 
     // The provider rotated to a new key the server has not loaded yet.
     let rotated = Idp::new();
@@ -81,18 +70,7 @@ async fn requested_token_types_are_issued_or_refused() {
     h.human("alice@example.com").await;
     h.owned("agent:bot", "alice@example.com").await;
     let (_, secret) = h.issue("agent:bot", json!({})).await;
-    let pack = json!({"files": {
-        "schema.cedarschema": "action delegate appliesTo { principal: [Human, Agent, Service], resource: [Human, Agent, Service] };",
-        "policies.cedar": "permit(principal, action == Action::\"delegate\", resource);",
-    }});
-    h.call(
-        axum::http::Method::PUT,
-        "/v1/policies",
-        Some(&h.token),
-        Some(pack),
-    )
-    .await
-    .expect(201);
+    h.allow_delegation().await;
     let minted = h
         .post(
             "/v1/dev/human-tokens",
