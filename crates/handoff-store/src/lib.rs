@@ -5,11 +5,15 @@
 //! knows which database it runs on. It holds no business rules: the engine
 //! decides what to write, the store writes it atomically.
 //!
-//! Backends: [`sqlite::SqliteStore`] (the embedded default). PostgreSQL
-//! follows by implementing the same trait and passing the same conformance
-//! suite (`tests/it/conformance.rs`).
+//! Backends: [`sqlite::SqliteStore`] (the embedded default, one process)
+//! and [`postgres::PgStore`] (shared by several Handoff nodes). Both pass
+//! the same conformance suite (`tests/it/conformance.rs`).
 
+pub mod postgres;
 pub mod sqlite;
+mod topics;
+
+pub use topics::topics;
 
 use async_trait::async_trait;
 use handoff_audit::{Checkpoint, Draft, Head, Record};
@@ -130,6 +134,17 @@ pub enum Write {
         /// When.
         at: Time,
     },
+    /// Replace a sealed secret (key rotation); `NotFound` if there is none,
+    /// `Conflict` if its stored version is no longer `version` (another
+    /// node replaced it first). The stored version becomes `version + 1`.
+    ReplaceSecret {
+        /// Which secret.
+        name: String,
+        /// The new sealed (encrypted) value.
+        value: Vec<u8>,
+        /// The version that was read.
+        version: u64,
+    },
     /// Make a stored version the active one; `NotFound` if it does not exist,
     /// `Conflict` if the active version is no longer `from`.
     ActivatePolicyVersion {
@@ -182,6 +197,52 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Where the next page starts, if there is one.
     pub next: Option<Cursor>,
+}
+
+/// A secret as the store keeps it: sealed (encrypted) by the engine under
+/// the master key before it reaches the store, so the store never holds
+/// clear key material.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// The sealed bytes.
+    pub value: Vec<u8>,
+    /// Starts at 1; each [`Write::ReplaceSecret`] adds one.
+    pub version: u64,
+}
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealed")
+            .field("bytes", &self.value.len())
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
+/// What a committed write changed that a node may hold in memory; other
+/// nodes sharing the database follow these to keep their caches true.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// One identity was created or changed (status, environment, attributes).
+    Identity(IdentityId),
+    /// Identities owned by this one changed (flagged as orphans).
+    Owned(IdentityId),
+    /// Delegations were revoked (directly or by a cascade).
+    Delegations,
+    /// The active policy version changed.
+    Policy,
+    /// A sealed secret (signing keys) was replaced.
+    Secret(String),
+}
+
+/// One [`Topic`] and the sequence number of the audit record of the change
+/// that touched it; sequence numbers only grow, in commit order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    /// The audit record's sequence number.
+    pub seq: u64,
+    /// What changed.
+    pub topic: Topic,
 }
 
 /// The outcome of one [`Change`] in a committed batch.
@@ -252,6 +313,29 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: Time,
     ) -> Result<bool, StoreError>;
 
+    /// A sealed secret, if it was ever stored.
+    async fn secret(&self, name: &str) -> Result<Option<Sealed>, StoreError>;
+    /// Stores `value` as version 1 of the secret `name` unless it exists;
+    /// true if it was stored, false if another writer stored it first (read
+    /// it back with [`Store::secret`]). Not audited: it happens once, when
+    /// the first node starts.
+    async fn create_secret(&self, name: &str, value: &[u8]) -> Result<bool, StoreError>;
+    /// Up to `limit` topics changed by writes committed after audit sequence
+    /// number `after`, in sequence order.
+    async fn changes_since(&self, after: u64, limit: u32) -> Result<Vec<Changed>, StoreError>;
+    /// Whether other processes may write this database at the same time
+    /// (then a node must follow [`Store::changes_since`]).
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Returns when another writer may have committed a change (a
+    /// notification arrived) or after `timeout`, whichever comes first.
+    /// Callers then read [`Store::changes_since`]; a missed notification
+    /// costs at most one `timeout`.
+    async fn wait_for_change(&self, timeout: std::time::Duration) {
+        tokio::time::sleep(timeout).await;
+    }
+
     /// The chain head: the last record's sequence number and hash.
     async fn audit_head(&self) -> Result<Head, StoreError>;
     /// Up to `limit` records with sequence number greater than `after`, in order.
@@ -266,8 +350,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Applies `changes` in order in one durable transaction.
     ///
     /// Each write that succeeds has its record sealed onto `head` and stored
-    /// with it; a write that fails leaves no trace (neither row nor record)
-    /// and does not advance `head`. The outer `Err` means nothing at all was
+    /// with it, and its [`topics`] stored under the record's sequence number;
+    /// a write that fails leaves no trace (neither row nor record) and does
+    /// not advance `head`. A single-writer backend refuses a `head` that is
+    /// not the stored one (`Conflict`); a [shared](Store::shared) backend
+    /// seals onto the stored head instead (other nodes moved it) and sets
+    /// `head` to it first. The outer `Err` means nothing at all was
     /// committed; `head` is then unspecified and the caller must restore it.
     async fn commit(
         &self,

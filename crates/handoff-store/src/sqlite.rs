@@ -16,7 +16,8 @@ mod rows;
 mod write;
 
 use crate::{
-    Change, ChangeResult, DelegationFilter, IdentityFilter, Page, Store, StoreError, Write,
+    Change, ChangeResult, Changed, DelegationFilter, IdentityFilter, Page, Sealed, Store,
+    StoreError, Write,
 };
 use async_trait::async_trait;
 use handoff_audit::{Checkpoint, Head, Record};
@@ -146,6 +147,7 @@ impl SqliteStore {
         }
         let mut results = Vec::with_capacity(changes.len());
         let mut sealed = Vec::with_capacity(changes.len());
+        let mut changed = Vec::new();
         for change in changes {
             if matches!(change.write, Write::Nothing) {
                 // Nothing to roll back: the record alone is the change.
@@ -159,7 +161,13 @@ impl SqliteStore {
             match write::apply(&mut savepoint, &change.write).await {
                 Ok(()) => {
                     savepoint.commit().await.map_err(backend)?;
-                    sealed.push(head.seal(change.record));
+                    let record = head.seal(change.record);
+                    changed.extend(
+                        crate::topics(&change.write)
+                            .into_iter()
+                            .map(|topic| (record.seq, topic)),
+                    );
+                    sealed.push(record);
                     results.push(None);
                 }
                 Err(refused @ (StoreError::NotFound | StoreError::Conflict(_))) => {
@@ -176,6 +184,7 @@ impl SqliteStore {
         for chunk in sealed.chunks(write::RECORDS_PER_INSERT) {
             write::insert_records(&mut tx, chunk).await?;
         }
+        write::insert_changes(&mut tx, &changed).await?;
         let mut sealed = sealed.into_iter();
         let results = results
             .into_iter()
@@ -436,6 +445,48 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         self.writable()?;
         delegations::remember_assertion(&self.pool, client, jti, expires_at, now).await
+    }
+
+    async fn secret(&self, name: &str) -> Result<Option<Sealed>, StoreError> {
+        let row = sqlx::query("SELECT value, version FROM secrets WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::sealed).transpose()
+    }
+
+    async fn create_secret(&self, name: &str, value: &[u8]) -> Result<bool, StoreError> {
+        self.writable()?;
+        let result = sqlx::query(
+            "INSERT INTO secrets (name, value, version, updated_at) \
+             VALUES (?, ?, 1, CAST(unixepoch('subsec') * 1000000 AS INTEGER)) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn changes_since(&self, after: u64, limit: u32) -> Result<Vec<Changed>, StoreError> {
+        let Ok(after) = i64::try_from(after) else {
+            return Ok(Vec::new());
+        };
+        sqlx::query(
+            "SELECT seq, topic, subject FROM changes WHERE seq > ? \
+             ORDER BY seq, topic, subject LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit_param(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .filter_map(|row| rows::changed(row).transpose())
+        .collect()
     }
 
     async fn audit_head(&self) -> Result<Head, StoreError> {

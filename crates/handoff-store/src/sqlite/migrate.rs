@@ -33,10 +33,14 @@ const MIGRATIONS: &[Migration] = &[
         version: 4,
         sql: include_str!("../../migrations/sqlite/0004_client_keys.sql"),
     },
+    Migration {
+        version: 5,
+        sql: include_str!("../../migrations/sqlite/0005_secrets_and_changes.sql"),
+    },
 ];
 
 /// The schema version this binary reads and writes.
-pub(super) const LATEST: i64 = 4;
+pub(super) const LATEST: i64 = 5;
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      version INTEGER NOT NULL PRIMARY KEY, \

@@ -383,3 +383,22 @@ pub(super) fn policy_version(row: &SqliteRow) -> Result<PolicyVersion, StoreErro
         created_by: get(row, T, "created_by")?,
     })
 }
+
+/// Reads a sealed secret (`value`, `version`).
+pub(super) fn sealed(row: &SqliteRow) -> Result<crate::Sealed, StoreError> {
+    const T: &str = "secrets";
+    let version: i64 = get(row, T, "version")?;
+    Ok(crate::Sealed {
+        value: get(row, T, "value")?,
+        version: u64::try_from(version).map_err(|_| corrupt(T, "version", "negative"))?,
+    })
+}
+
+/// Reads one change; `None` for a topic this binary does not know.
+pub(super) fn changed(row: &SqliteRow) -> Result<Option<crate::Changed>, StoreError> {
+    const T: &str = "changes";
+    let seq = seq(row, T)?;
+    let name: String = get(row, T, "topic")?;
+    let subject: String = get(row, T, "subject")?;
+    Ok(crate::Topic::from_parts(&name, &subject).map(|topic| crate::Changed { seq, topic }))
+}

@@ -76,6 +76,11 @@ pub(super) async fn apply(conn: &mut SqliteConnection, write: &Write) -> Result<
         Write::PutPolicyVersion { version, files } => {
             put_policy_version(conn, version, files).await
         }
+        Write::ReplaceSecret {
+            name,
+            value,
+            version,
+        } => replace_secret(conn, name, value, *version).await,
         Write::ActivatePolicyVersion { version, from, at } => {
             activate_policy_version(conn, *version, *from, *at).await
         }
@@ -423,6 +428,64 @@ async fn exists(
 /// Most records stored by one `INSERT` (9 bound values each, well under
 /// SQLite's limit of 32,766 variables).
 pub(super) const RECORDS_PER_INSERT: usize = 256;
+
+/// Replaces a secret if its version is still `version`.
+async fn replace_secret(
+    conn: &mut SqliteConnection,
+    name: &str,
+    value: &[u8],
+    version: u64,
+) -> Result<(), StoreError> {
+    let Ok(read) = i64::try_from(version) else {
+        return Err(StoreError::Conflict(format!("secret {name} changed")));
+    };
+    let result = sqlx::query(
+        "UPDATE secrets SET value = ?, version = version + 1, \
+         updated_at = CAST(unixepoch('subsec') * 1000000 AS INTEGER) \
+         WHERE name = ? AND version = ?",
+    )
+    .bind(value)
+    .bind(name)
+    .bind(read)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+    if result.rows_affected() == 1 {
+        return Ok(());
+    }
+    let exists: Option<i64> = sqlx::query_scalar("SELECT version FROM secrets WHERE name = ?")
+        .bind(name)
+        .fetch_optional(conn)
+        .await
+        .map_err(backend)?;
+    match exists {
+        None => Err(StoreError::NotFound),
+        Some(stored) => Err(StoreError::Conflict(format!(
+            "secret {name} is at version {stored}, not {version}"
+        ))),
+    }
+}
+
+/// Stores the topics each sealed record's write changed.
+pub(super) async fn insert_changes(
+    conn: &mut SqliteConnection,
+    changes: &[(u64, crate::Topic)],
+) -> Result<(), StoreError> {
+    for chunk in changes.chunks(RECORDS_PER_INSERT) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT OR IGNORE INTO changes (seq, topic, subject) ",
+        );
+        let mut rows = Vec::with_capacity(chunk.len());
+        for (seq, topic) in chunk {
+            rows.push((super::rows::seq_param(*seq)?, topic.to_parts()));
+        }
+        q.push_values(rows, |mut row, (seq, (name, subject))| {
+            row.push_bind(seq).push_bind(name).push_bind(subject);
+        });
+        q.build().execute(&mut *conn).await.map_err(backend)?;
+    }
+    Ok(())
+}
 
 /// Stores sealed records in one statement. Any failure here fails the whole
 /// batch: a record whose write succeeded must never be lost.
