@@ -286,6 +286,30 @@ enum Command {
     )]
     Keys(KeysCommand),
 
+    /// Bring the database schema up to this version of Handoff
+    #[command(
+        long_about = "Bring the database schema up to this version of Handoff, then exit.\n\n\
+            `handoff serve` migrates on start too; run this first to upgrade a shared \
+            PostgreSQL database before rolling out new nodes (migrations only add, so \
+            nodes of the previous version keep working until they are replaced). \
+            Concurrent runs are safe: they take turns on a database lock.",
+        after_help = "Examples:\n  \
+            handoff migrate --database postgres://handoff@db.internal/handoff\n  \
+            handoff migrate --data-dir ./handoff-data\n\n\
+            Exit status:\n  \
+            0  the schema is current\n  \
+            1  the database could not be reached or is newer than this binary"
+    )]
+    Migrate {
+        /// The embedded database in this data directory [default: ./handoff-data]
+        #[arg(long, env = "HANDOFF_DATA_DIR", value_name = "DIR", conflicts_with = "database")]
+        data_dir: Option<PathBuf>,
+
+        /// A shared PostgreSQL database
+        #[arg(long, env = "HANDOFF_DATABASE_URL", value_name = "URL")]
+        database: Option<String>,
+    },
+
     /// Print a shell completion script
     #[command(after_help = "Examples:\n  \
             handoff completions bash > ~/.local/share/bash-completion/completions/handoff\n  \
@@ -304,6 +328,16 @@ struct ServeArgs {
     /// Directory for the database, keys and bootstrap admin token [default: ./handoff-data]
     #[arg(long, env = "HANDOFF_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+
+    /// A PostgreSQL database shared by several nodes (postgres://…) instead of the
+    /// embedded SQLite database in --data-dir; needs a master key
+    #[arg(long, env = "HANDOFF_DATABASE_URL", value_name = "URL")]
+    database: Option<String>,
+
+    /// File holding the master key that seals the keys kept in a shared database
+    /// (or set HANDOFF_MASTER_KEY to the key itself)
+    #[arg(long, env = "HANDOFF_MASTER_KEY_FILE", value_name = "FILE")]
+    master_key_file: Option<PathBuf>,
 
     /// Address to listen on, an IP address and port [default: 127.0.0.1:8080]
     #[arg(long, env = "HANDOFF_LISTEN", value_name = "IP:PORT")]
@@ -924,13 +958,17 @@ enum AuditCommand {
             By default the server verifies its own log (GET /v1/audit/verify). With \
             --data-dir the log is read straight from a data directory and checked against \
             the checkpoint public key there: no server is needed, and a running server is \
-            not disturbed (the database is opened read-only).\n\n\
+            not disturbed (the database is opened read-only). With --database the log is \
+            read from a shared PostgreSQL database (read-only) and checked against \
+            --public-key, or against the signing key stored in the database, opened with \
+            the master key.\n\n\
             Detects an edited, deleted, inserted or reordered record and a tail truncated \
             behind the last signed checkpoint, and names the first bad sequence number.",
         after_help = "Examples:\n  \
             handoff audit verify\n  \
             handoff audit verify --data-dir ./handoff-data\n  \
-            handoff audit verify --data-dir /backup/handoff-data --output json\n\n\
+            handoff audit verify --data-dir /backup/handoff-data --output json\n  \
+            HANDOFF_MASTER_KEY_FILE=/etc/handoff/master.key handoff audit verify --database postgres://handoff@db/handoff\n\n\
             Exit status:\n  \
             0  the log is intact: prints `ok: N records, M checkpoints, last seq S`\n  \
             3  the log is broken: prints `audit log is broken at sequence N: <reason>`\n  \
@@ -938,8 +976,21 @@ enum AuditCommand {
     )]
     Verify {
         /// Verify offline, from this data directory, without a server
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", conflicts_with = "database")]
         data_dir: Option<PathBuf>,
+
+        /// Verify offline, from this shared PostgreSQL database, without a server
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+
+        /// With --database: the checkpoint public key (64 hex digits) to check against;
+        /// without it the master key opens the signing key stored in the database
+        #[arg(long, value_name = "HEX", requires = "database")]
+        public_key: Option<String>,
+
+        /// With --database: the master key file (when no --public-key is given)
+        #[arg(long, env = "HANDOFF_MASTER_KEY_FILE", value_name = "FILE")]
+        master_key_file: Option<PathBuf>,
     },
 }
 
@@ -1028,12 +1079,25 @@ enum KeysCommand {
     #[command(
         long_about = "Make a new token-signing key; new tokens are signed with it from now \
             on. The previous key is retired, not deleted: it stays published so the tokens \
-            it signed still verify until they expire.",
+            it signed still verify until they expire. On a shared database every node \
+            signs with the new key within a second.",
         after_help = "Examples:\n  \
             handoff keys rotate\n  \
             handoff keys rotate --output json"
     )]
     Rotate,
+
+    /// Print a new random master key (for a shared PostgreSQL database)
+    #[command(
+        long_about = "Print a new random master key (32 bytes, base64) on standard output; \
+            no server is needed. Nodes on a shared PostgreSQL database seal the signing keys \
+            they keep in it under this key: give every node the same key, in a file named by \
+            HANDOFF_MASTER_KEY_FILE (mode 0600). Losing it makes the stored keys unusable; \
+            keep a copy apart from database backups.",
+        after_help = "Examples:\n  \
+            (umask 077; handoff keys master-key > /etc/handoff/master.key)"
+    )]
+    MasterKey,
 }
 
 /// Parses `key=value`.
@@ -1127,7 +1191,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Audit(AuditCommand::Verify {
             data_dir: Some(dir),
+            ..
         }) => commands::audit::verify_offline(&dir, format).await,
+        Command::Audit(AuditCommand::Verify {
+            database: Some(url),
+            public_key,
+            master_key_file,
+            ..
+        }) => {
+            commands::audit::verify_database(&url, public_key, master_key_file, format).await
+        }
+        Command::Migrate { data_dir, database } => {
+            commands::migrate::run(data_dir, database, format).await
+        }
+        Command::Keys(KeysCommand::MasterKey) => commands::keys::master_key(),
         Command::Audit(cmd) => {
             commands::audit::run(&client::Client::new(&global)?, format, cmd).await
         }

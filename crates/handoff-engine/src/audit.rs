@@ -73,6 +73,34 @@ pub async fn verify_data_dir(dir: &DataDir) -> Result<Report, VerifyError> {
     verify_store(Arc::new(store), &key).await
 }
 
+/// The key a shared database's checkpoints are checked against.
+#[derive(Debug)]
+pub enum CheckpointKey {
+    /// Given by the operator (hex, from `handoff keys list` or a backup).
+    Given(PublicKey),
+    /// Derived from the signing key stored in the database, opened with the
+    /// master key (so a key swapped in the database is detected).
+    Sealed(crate::master_key::MasterKey),
+}
+
+/// Verifies the log in a shared PostgreSQL database without a server (or
+/// next to running nodes: the connection is read-only).
+pub async fn verify_database(url: &str, key: CheckpointKey) -> Result<Report, VerifyError> {
+    let store = handoff_store::postgres::PgStore::open_read_only(url)
+        .await
+        .map_err(|e| EngineError::Io(format!("{}: {e}", crate::redact_url(url))))?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let key = match key {
+        CheckpointKey::Given(key) => key,
+        CheckpointKey::Sealed(master) => {
+            crate::shared::SharedKeys::checkpoint_key(store.as_ref(), &master).await?
+        }
+    };
+    let report = verify_store(store.clone(), &key).await;
+    store.close().await;
+    report
+}
+
 impl Engine {
     /// Up to `limit` records after `after`.
     pub async fn audit_records(&self, after: u64, limit: u32) -> Result<Vec<Record>, EngineError> {

@@ -585,6 +585,31 @@ impl TokenKeys {
             .map_or(Algorithm::EdDSA, |k| k.alg)
     }
 
+    /// Keys from their stored form (what [`TokenKeys::to_bytes`] wrote),
+    /// held in memory only: the caller persists them (in the database,
+    /// sealed under the master key).
+    pub fn from_bytes(bytes: &[u8], origin: &str) -> Result<Self, EngineError> {
+        let keys = parse_keys(bytes, origin)?;
+        if !keys.iter().any(|k| k.retired_at.is_none()) {
+            return Err(EngineError::Io(format!("{origin}: no key is active")));
+        }
+        Ok(Self {
+            keys: RwLock::new(keys),
+            path: None,
+        })
+    }
+
+    /// The stored form of every key (private keys included: seal it).
+    pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>, EngineError> {
+        serialize_keys(&self.read())
+    }
+
+    /// Takes `other`'s keys (another node rotated them).
+    pub fn replace_with(&self, other: &TokenKeys) {
+        let next = other.read().clone();
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = next;
+    }
+
     /// Every key: id, algorithm, creation and retirement time, oldest first.
     pub fn kids(&self) -> Vec<(String, Algorithm, Time, Option<Time>)> {
         self.read()
@@ -610,8 +635,14 @@ fn read_key_file(path: &Path) -> Result<Vec<TokenKey>, EngineError> {
         return Err(EngineError::Io(format!("{} is too large", path.display())));
     }
     let bytes = Zeroizing::new(fs::read(path).map_err(|e| io_error(path, &e))?);
-    let corrupt = |what: &str| EngineError::Io(format!("{}: {what}", path.display()));
-    let stored: Vec<StoredKey> = serde_json::from_slice(&bytes)
+    parse_keys(&bytes, &path.display().to_string())
+}
+
+/// Token keys from their stored form (a JSON array of [`StoredKey`]);
+/// `origin` names where they came from in errors.
+fn parse_keys(bytes: &[u8], origin: &str) -> Result<Vec<TokenKey>, EngineError> {
+    let corrupt = |what: &str| EngineError::Io(format!("{origin}: {what}"));
+    let stored: Vec<StoredKey> = serde_json::from_slice(bytes)
         .map_err(|e| corrupt(&format!("not a token key file: {e}")))?;
     let mut keys: Vec<TokenKey> = Vec::with_capacity(stored.len());
     for s in &stored {
@@ -638,6 +669,12 @@ fn read_key_file(path: &Path) -> Result<Vec<TokenKey>, EngineError> {
 /// Writes the key file atomically: a fresh 0600 temporary file beside it,
 /// synced, then renamed over it, then the directory synced.
 fn write_key_file(path: &Path, keys: &[TokenKey]) -> Result<(), EngineError> {
+    let bytes = serialize_keys(keys)?;
+    write_file_atomically(path, &bytes)
+}
+
+/// The stored form of `keys`: a JSON array of [`StoredKey`] and a newline.
+fn serialize_keys(keys: &[TokenKey]) -> Result<Zeroizing<Vec<u8>>, EngineError> {
     let stored: Vec<StoredKey> = keys
         .iter()
         .map(|k| StoredKey {
@@ -653,6 +690,10 @@ fn write_key_file(path: &Path, keys: &[TokenKey]) -> Result<(), EngineError> {
             .map_err(|e| EngineError::Io(format!("token key file: {e}")))?,
     );
     bytes.push(b'\n');
+    Ok(bytes)
+}
+
+fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), EngineError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
         _ => PathBuf::from("."),
@@ -678,7 +719,7 @@ fn write_key_file(path: &Path, keys: &[TokenKey]) -> Result<(), EngineError> {
         .mode(0o600)
         .open(&tmp)
         .map_err(|e| io_error(&tmp, &e))?;
-    f.write_all(&bytes).map_err(|e| io_error(&tmp, &e))?;
+    f.write_all(bytes).map_err(|e| io_error(&tmp, &e))?;
     f.sync_all().map_err(|e| io_error(&tmp, &e))?;
     drop(f);
     fs::rename(&tmp, path).map_err(|e| io_error(path, &e))?;

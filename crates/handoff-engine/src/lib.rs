@@ -18,12 +18,15 @@ pub mod credentials;
 pub mod data_dir;
 pub mod delegation;
 pub mod error;
+pub mod follow;
 pub mod inventory;
 pub mod jwt;
 pub mod keys;
 pub mod lineage;
+pub mod master_key;
 pub mod oauth;
 pub mod policy;
+pub mod shared;
 pub mod tokens;
 pub mod trusted;
 
@@ -51,6 +54,11 @@ pub struct Engine {
     /// The trusted issuers, whose keys a refresh may replace.
     trusted: Arc<std::sync::RwLock<Vec<Trusted>>>,
     chains: Arc<chains::Chains>,
+    /// Keys in a shared database, with the master key to change them.
+    shared: Option<Arc<shared::SharedKeys>>,
+    freshness: Arc<follow::Freshness>,
+    /// The task following other nodes' changes (shared databases only).
+    follower: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Engine {
@@ -63,10 +71,30 @@ impl Engine {
         clock: Arc<dyn Clock>,
         settings: AppenderSettings,
     ) -> Result<Self, EngineError> {
+        Self::start_with(store, keys, None, clock, settings).await
+    }
+
+    /// [`Engine::start`] with the keys of a shared database; on a
+    /// [shared](Store::shared) store it also starts following other nodes'
+    /// changes.
+    pub async fn start_with(
+        store: Arc<dyn Store>,
+        keys: Arc<Keys>,
+        shared: Option<shared::SharedKeys>,
+        clock: Arc<dyn Clock>,
+        settings: AppenderSettings,
+    ) -> Result<Self, EngineError> {
+        // Read the feed position first: whatever changes while the state
+        // loads is applied again by the follower (reloads are idempotent).
+        let freshness = if store.shared() {
+            follow::Freshness::following(store.audit_head().await?.seq)
+        } else {
+            follow::Freshness::alone()
+        };
         let policy = policy::PolicyState::load(store.as_ref()).await?;
         let appender =
             Appender::start(store.clone(), keys.clone(), clock.clone(), settings).await?;
-        Ok(Self {
+        let engine = Self {
             store,
             keys,
             clock,
@@ -75,7 +103,18 @@ impl Engine {
             delegation: Arc::new(DelegationSettings::default()),
             trusted: Arc::default(),
             chains: Arc::new(chains::Chains::default()),
-        })
+            shared: shared.map(Arc::new),
+            freshness: Arc::new(freshness),
+            follower: Arc::default(),
+        };
+        if engine.store.shared() {
+            engine.catch_up().await?;
+            let task = tokio::spawn(engine.clone().follow());
+            if let Ok(mut slot) = engine.follower.lock() {
+                *slot = Some(task);
+            }
+        }
+        Ok(engine)
     }
 
     /// Sets how delegation tokens are issued and accepted.
@@ -106,9 +145,12 @@ impl Engine {
         &self.keys
     }
 
-    /// Whether the store answers and the appender runs.
+    /// Whether the store answers, the appender runs and (on a shared
+    /// database) this node keeps up with the others' changes.
     pub async fn ready(&self) -> bool {
-        self.appender.running() && self.store.audit_head().await.is_ok()
+        self.appender.running()
+            && self.check_fresh().is_ok()
+            && self.store.audit_head().await.is_ok()
     }
 
     /// Opens the embedded store in `dir` (creating keys and database on
@@ -126,10 +168,76 @@ impl Engine {
         Self::start(Arc::new(store), Arc::new(keys), clock, settings).await
     }
 
+    /// Opens a shared PostgreSQL database at `url` (migrating its schema),
+    /// loads or creates the keys it holds sealed under `master` (a new token
+    /// key is `algorithm`) and starts an engine following the other nodes.
+    pub async fn open_shared(
+        url: &str,
+        master: master_key::MasterKey,
+        algorithm: jwt::Algorithm,
+        clock: Arc<dyn Clock>,
+        settings: AppenderSettings,
+    ) -> Result<Self, EngineError> {
+        let store = handoff_store::postgres::PgStore::open(url)
+            .await
+            .map_err(|e| EngineError::Io(format!("{}: {e}", redact_url(url))))?;
+        Self::start_shared(Arc::new(store), master, algorithm, clock, settings).await
+    }
+
+    /// [`Engine::open_shared`] over an opened store.
+    pub async fn start_shared(
+        store: Arc<dyn Store>,
+        master: master_key::MasterKey,
+        algorithm: jwt::Algorithm,
+        clock: Arc<dyn Clock>,
+        settings: AppenderSettings,
+    ) -> Result<Self, EngineError> {
+        let (keys, shared) =
+            shared::SharedKeys::load(store.as_ref(), master, algorithm, clock.now()).await?;
+        Self::start_with(store, Arc::new(keys), Some(shared), clock, settings).await
+    }
+
     /// Drains the audit queue, writes a final checkpoint, stops the appender
     /// and closes the store.
     pub async fn shutdown(&self) {
+        let follower = self.follower.lock().ok().and_then(|mut f| f.take());
+        if let Some(task) = follower {
+            task.abort();
+        }
         self.appender.shutdown().await;
         self.store.close().await;
+    }
+}
+
+/// `url` without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = url.get(scheme + 3..at).unwrap_or_default();
+            let user = userinfo.split(':').next().unwrap_or_default();
+            let masked = if userinfo.contains(':') { ":***" } else { "" };
+            format!(
+                "{}{user}{masked}{}",
+                url.get(..scheme + 3).unwrap_or_default(),
+                url.get(at..).unwrap_or_default()
+            )
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_database_url_loses_its_password_in_messages() {
+        assert_eq!(
+            super::redact_url("postgres://handoff:s3cret@db:5432/handoff"),
+            "postgres://handoff:***@db:5432/handoff"
+        );
+        assert_eq!(
+            super::redact_url("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        assert_eq!(super::redact_url("postgres://db/x"), "postgres://db/x");
     }
 }

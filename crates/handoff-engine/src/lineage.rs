@@ -44,6 +44,7 @@ impl Engine {
         caller: &Actor,
         token: &str,
     ) -> Result<Option<Claims>, EngineError> {
+        self.check_fresh()?;
         let now = self.clock.now();
         let found = match self.verify_own(token, now) {
             Ok(claims) => {
@@ -242,16 +243,56 @@ impl Engine {
     /// Adds a token-signing key and signs with it from now on; keys retired
     /// longer ago than the maximum lifetime are dropped from the JWKS.
     pub async fn rotate_keys(&self, admin: &Admin) -> Result<String, EngineError> {
+        self.rotate_keys_to(admin, self.keys.tokens().algorithm())
+            .await
+    }
+
+    /// [`Engine::rotate_keys`] to a key of `algorithm`. On a shared
+    /// database the new keys are stored (sealed) with the audit record
+    /// before this node signs with them; the other nodes load them from the
+    /// change feed. A concurrent rotation on another node is a conflict.
+    pub async fn rotate_keys_to(
+        &self,
+        admin: &Admin,
+        algorithm: crate::jwt::Algorithm,
+    ) -> Result<String, EngineError> {
         admin.require_write()?;
         let now = self.clock.now();
-        let tokens = self.keys.tokens();
-        let algorithm = tokens.algorithm();
-        let kid = tokens.rotate(algorithm, now)?;
-        let dropped = tokens.prune(now, self.delegation.limits.max_lifetime)?;
+        let max_lifetime = self.delegation.limits.max_lifetime;
+        let (kid, dropped) = match &self.shared {
+            None => {
+                let tokens = self.keys.tokens();
+                let kid = tokens.rotate(algorithm, now)?;
+                (kid, tokens.prune(now, max_lifetime)?)
+            }
+            Some(shared) => {
+                let (next, version) = shared.current_tokens(self.store.as_ref()).await?;
+                let kid = next.rotate(algorithm, now)?;
+                let dropped = next.prune(now, max_lifetime)?;
+                let write = Write::ReplaceSecret {
+                    name: crate::shared::TOKEN_SECRET.into(),
+                    value: shared.seal_tokens(&next)?,
+                    version,
+                };
+                let details = json!({ "kid": kid, "algorithm": algorithm, "dropped": dropped });
+                self.append(admin.actor.clone(), write, "keys.rotate", &kid, Outcome::Success, details)
+                    .await
+                    .map_err(|e| match e {
+                        EngineError::Conflict(_) => EngineError::Conflict(
+                            "another node rotated the signing keys at the same time; try again"
+                                .into(),
+                        ),
+                        e => e,
+                    })?;
+                self.keys.tokens().replace_with(&next);
+                self.chains.forget_tokens();
+                return Ok(kid);
+            }
+        };
         if !dropped.is_empty() {
             self.chains.forget_tokens();
         }
-        let details = json!({ "kid": kid, "dropped": dropped });
+        let details = json!({ "kid": kid, "algorithm": algorithm, "dropped": dropped });
         self.record(
             admin.actor.clone(),
             "keys.rotate",

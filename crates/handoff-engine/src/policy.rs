@@ -120,6 +120,24 @@ impl PolicyState {
         }
     }
 
+    /// Activates the stored active version if it is not the one held
+    /// (another node pushed or rolled back).
+    pub(crate) async fn reload_active(&self, store: &dyn Store) -> Result<(), EngineError> {
+        let Some(version) = store.active_policy_version().await? else {
+            return Ok(());
+        };
+        if self.active_version() == Some(version) {
+            return Ok(());
+        }
+        let (_, files) = store.policy_version(version).await?.ok_or_else(|| {
+            EngineError::Store(format!("active policy version {version} is missing"))
+        })?;
+        let policies = compile_stored(&files, version)?;
+        self.activate(Arc::new(policies), version);
+        tracing::info!(version, "policy version activated by another node");
+        Ok(())
+    }
+
     fn activate(&self, policies: Arc<Policies>, version: u64) {
         if let Ok(mut live) = self.live.write() {
             live.active = Some((policies, version));
@@ -336,6 +354,9 @@ impl Engine {
         items: impl Iterator<Item = Result<&'a Request, &'a str>>,
         semantic: Semantic,
     ) -> Result<Vec<Decision>, EngineError> {
+        // Fail closed: a node cut off from the others cannot know what
+        // they revoked or suspended.
+        self.check_fresh()?;
         let pdp = self.policy.pdp();
         let mut decisions = Vec::new();
         let mut changes = Vec::new();
@@ -398,6 +419,7 @@ impl Engine {
         what: &str,
         details: serde_json::Value,
     ) -> Result<(), EngineError> {
+        self.check_fresh()?;
         let target = format!("policy:{}", self.policy.active_version().unwrap_or(0));
         let kind = format!("access.search.{what}");
         self.record(actor.clone(), &kind, &target, Outcome::Success, details)

@@ -19,7 +19,10 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+mod database;
 mod delegation;
+
+pub use database::{DatabaseConfig, DatabaseSection, DatabaseUrl, MASTER_KEY_ENV};
 
 pub(crate) use delegation::jwks_url;
 pub use delegation::{
@@ -182,6 +185,9 @@ pub enum ConfigError {
         /// The issuer.
         issuer: String,
     },
+    /// The `[database]` settings are unusable.
+    #[error("database: {0}")]
+    Database(String),
     /// A `[[trusted_issuers]]` entry breaks another rule.
     #[error("trusted issuer \"{issuer}\": {message}")]
     TrustedIssuer {
@@ -275,6 +281,8 @@ impl Default for AuditConfig {
 pub struct Config {
     /// Where the embedded database, keys and bootstrap token live.
     pub data_dir: PathBuf,
+    /// The embedded database or a shared PostgreSQL one.
+    pub database: DatabaseConfig,
     /// The address to listen on.
     pub listen: SocketAddr,
     /// HTTPS certificate and key; `None` serves plain HTTP.
@@ -307,6 +315,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            database: DatabaseConfig::Embedded,
             listen: DEFAULT_LISTEN,
             tls: None,
             insecure_http: false,
@@ -331,6 +340,10 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     /// `--data-dir` / `HANDOFF_DATA_DIR`.
     pub data_dir: Option<PathBuf>,
+    /// `--database` / `HANDOFF_DATABASE_URL`.
+    pub database_url: Option<String>,
+    /// `--master-key-file` / `HANDOFF_MASTER_KEY_FILE`.
+    pub master_key_file: Option<PathBuf>,
     /// `--tls-cert` / `HANDOFF_TLS_CERT`.
     pub tls_cert: Option<PathBuf>,
     /// `--tls-key` / `HANDOFF_TLS_KEY`.
@@ -381,6 +394,9 @@ pub struct FileConfig {
     /// `[tls]`.
     #[serde(default)]
     pub tls: TlsSection,
+    /// `[database]`.
+    #[serde(default)]
+    pub database: DatabaseSection,
     /// `[audit]`.
     #[serde(default)]
     pub audit: AuditSection,
@@ -503,6 +519,7 @@ impl FileConfig {
             &mut self.tls.cert,
             &mut self.tls.key,
             &mut self.policy.pack,
+            &mut self.database.master_key_file,
         ]
         .into_iter()
         .chain(self.trusted_issuers.iter_mut().map(|t| &mut t.jwks_file))
@@ -558,6 +575,7 @@ impl Config {
     pub fn layered(file: Option<FileConfig>, overrides: Overrides) -> Result<Self, ConfigError> {
         let FileConfig {
             server,
+            database,
             tls,
             audit,
             pdp,
@@ -570,6 +588,7 @@ impl Config {
         let seconds = |s: Option<u64>| s.map(Duration::from_secs);
         // Before any override is moved out.
         let delegation = layered_delegation(&delegation, &overrides, defaults.delegation);
+        let database = database::layered_database(database, &overrides)?;
 
         let cert = overrides.tls_cert.or(tls.cert);
         let key = overrides.tls_key.or(tls.key);
@@ -585,6 +604,7 @@ impl Config {
                 .data_dir
                 .or(server.data_dir)
                 .unwrap_or(defaults.data_dir),
+            database,
             listen: overrides
                 .listen
                 .or(server.listen)
@@ -743,6 +763,10 @@ request_timeout_seconds = 10
 shutdown_grace_seconds = 5
 public_url = "https://Handoff.Example:443/"
 
+[database]
+url = "postgres://handoff:pw@db.internal:5432/handoff"
+master_key_file = "/etc/handoff/master.key"
+
 [tls]
 cert = "/etc/handoff/cert.pem"
 key = "/etc/handoff/key.pem"
@@ -820,6 +844,11 @@ audience = "handoff"
             c,
             Config {
                 data_dir: "/var/lib/handoff".into(),
+                database: DatabaseConfig::Postgres {
+                    url: DatabaseUrl::parse("postgres://handoff:pw@db.internal:5432/handoff")
+                        .unwrap(),
+                    master_key_file: Some("/etc/handoff/master.key".into()),
+                },
                 listen: "0.0.0.0:9443".parse().unwrap(),
                 tls: Some(TlsFiles {
                     cert: "/etc/handoff/cert.pem".into(),
@@ -915,6 +944,8 @@ audience = "handoff"
         let overrides = Overrides {
             listen: Some("10.0.0.1:1".parse().unwrap()),
             data_dir: Some("/d".into()),
+            database_url: Some("postgresql://flag/db".into()),
+            master_key_file: Some("/flag.key".into()),
             tls_cert: Some("/c.pem".into()),
             tls_key: Some("/k.pem".into()),
             insecure_http: Some(true),
@@ -953,6 +984,13 @@ audience = "handoff"
         assert_eq!(c.policy_pack, Some(PathBuf::from("/p")));
         assert_eq!(c.listen.to_string(), "10.0.0.1:1");
         assert_eq!(c.data_dir, PathBuf::from("/d"));
+        assert_eq!(
+            c.database,
+            DatabaseConfig::Postgres {
+                url: DatabaseUrl::parse("postgresql://flag/db").unwrap(),
+                master_key_file: Some("/flag.key".into()),
+            }
+        );
         assert_eq!(
             c.tls,
             Some(TlsFiles {
@@ -1046,10 +1084,10 @@ audience = "handoff"
 
     #[test]
     fn an_unknown_table_is_rejected() {
-        let msg = parse("version = 1\n[database]\nurl = \"x\"\n")
+        let msg = parse("version = 1\n[cluster]\nnodes = 3\n")
             .unwrap_err()
             .to_string();
-        assert!(msg.contains("unknown field `database`"), "{msg}");
+        assert!(msg.contains("unknown field `cluster`"), "{msg}");
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! [`crate::api`]).
 
 use crate::api::{self, AppState};
-use crate::config::{Config, ConfigError, JwksSource, TrustedIssuerConfig};
+use crate::config::{Config, ConfigError, DatabaseConfig, JwksSource, TrustedIssuerConfig};
 use crate::tls::{self, TlsError};
 use axum::Router;
 use axum::extract::ConnectInfo;
@@ -95,6 +95,9 @@ pub enum ServeError {
     /// The keys, database or audit appender cannot be opened.
     #[error("cannot start the engine: {0}")]
     Engine(EngineError),
+    /// A shared database's master key is missing or unusable.
+    #[error("master key: {0}")]
+    MasterKey(String),
     /// The bootstrap admin token cannot be created.
     #[error("cannot create the bootstrap admin token: {0}")]
     Bootstrap(EngineError),
@@ -230,10 +233,7 @@ impl Server {
         })?;
         // INVARIANT: every clone of the engine (router state, `Server`) is
         // taken from this configured one.
-        let engine = Engine::open(&dir, Arc::new(SystemClock), config.appender_settings())
-            .await
-            .map_err(ServeError::Engine)?
-            .with_delegation(settings);
+        let engine = open_engine(&config, &dir).await?.with_delegation(settings);
         if let Err(e) = prepare(&engine, &dir, &config, local_addr, &issuer).await {
             engine.shutdown().await;
             return Err(e);
@@ -304,6 +304,30 @@ impl Server {
     }
 }
 
+/// Opens the engine on the configured database: the embedded SQLite file
+/// in `dir`, or a shared PostgreSQL database whose keys the master key opens.
+async fn open_engine(config: &Config, dir: &DataDir) -> Result<Engine, ServeError> {
+    let clock = Arc::new(SystemClock);
+    let settings = config.appender_settings();
+    match &config.database {
+        DatabaseConfig::Embedded => Engine::open(dir, clock, settings)
+            .await
+            .map_err(ServeError::Engine),
+        DatabaseConfig::Postgres { url, .. } => {
+            let master = config
+                .database
+                .master_key()
+                .map_err(ServeError::MasterKey)?
+                .ok_or_else(|| ServeError::MasterKey("no master key".into()))?;
+            let algorithm = config.delegation.signing_algorithm;
+            tracing::info!(database = %url.redacted(), "opening the shared PostgreSQL database");
+            Engine::open_shared(url.expose(), master, algorithm, clock, settings)
+                .await
+                .map_err(ServeError::Engine)
+        }
+    }
+}
+
 /// Start-up work that needs the engine: the signing key's algorithm,
 /// bootstrap token and the `config.load` audit record.
 async fn prepare(
@@ -313,7 +337,7 @@ async fn prepare(
     local_addr: SocketAddr,
     issuer: &str,
 ) -> Result<(), ServeError> {
-    let rotated = align_signing_key(engine, config.delegation.signing_algorithm)?;
+    let rotated = align_signing_key(engine, config.delegation.signing_algorithm).await?;
     if let Some(path) = engine.bootstrap(dir).await.map_err(ServeError::Bootstrap)? {
         // The token itself is never logged; only where to find it.
         tracing::info!(path = %path.display(), "bootstrap admin token written");
@@ -331,26 +355,40 @@ async fn prepare(
 
 /// Rotates the token signing key once when its algorithm is not
 /// `algorithm`; returns the new key id. The old key keeps verifying the
-/// tokens it signed.
-fn align_signing_key(
+/// tokens it signed. On a shared database another node starting at the
+/// same time may rotate first: its key is then taken.
+async fn align_signing_key(
     engine: &Engine,
     algorithm: handoff_engine::jwt::Algorithm,
 ) -> Result<Option<String>, ServeError> {
-    let tokens = engine.keys().tokens();
-    let current = tokens.algorithm();
-    if current == algorithm {
-        return Ok(None);
+    for _ in 0..3 {
+        let current = engine.keys().tokens().algorithm();
+        if current == algorithm {
+            return Ok(None);
+        }
+        match engine.rotate_keys_to(&Admin::system(), algorithm).await {
+            Ok(kid) => {
+                tracing::info!(
+                    from = %current,
+                    to = %algorithm,
+                    kid = %kid,
+                    "token signing key rotated to the configured algorithm"
+                );
+                return Ok(Some(kid));
+            }
+            Err(EngineError::Conflict(_)) => {
+                engine
+                    .reload_shared_keys()
+                    .await
+                    .map_err(|error| ServeError::SigningKey { algorithm, error })?;
+            }
+            Err(error) => return Err(ServeError::SigningKey { algorithm, error }),
+        }
     }
-    let kid = tokens
-        .rotate(algorithm, engine.clock().now())
-        .map_err(|error| ServeError::SigningKey { algorithm, error })?;
-    tracing::info!(
-        from = %current,
-        to = %algorithm,
-        kid = %kid,
-        "token signing key rotated to the configured algorithm"
-    );
-    Ok(Some(kid))
+    Err(ServeError::SigningKey {
+        algorithm,
+        error: EngineError::Conflict("other nodes kept rotating the signing key".into()),
+    })
 }
 
 /// The engine's delegation settings: `issuer`, the configured limits and
@@ -601,6 +639,7 @@ fn config_details(config: &Config, local_addr: SocketAddr, issuer: &str) -> serd
         "tls": config.tls.is_some(),
         "insecure_http": config.insecure_http,
         "data_dir": config.data_dir.display().to_string(),
+        "database": config.database.describe(),
         "request_timeout_seconds": config.request_timeout.as_secs(),
         "shutdown_grace_seconds": config.shutdown_grace.as_secs(),
         "checkpoint_every": config.audit.checkpoint_every,

@@ -9,7 +9,8 @@ use crate::client::Client;
 use crate::output::{self, Format};
 use crate::{AuditCommand, EXIT_BROKEN, ExportFormat};
 use anyhow::{Context, bail};
-use handoff_engine::audit::{VerifyError, verify_data_dir};
+use handoff_engine::audit::{CheckpointKey, VerifyError, verify_data_dir};
+use handoff_engine::master_key::MasterKey;
 use handoff_engine::data_dir::DataDir;
 use serde_json::{Value, json};
 use std::fs::File;
@@ -44,8 +45,15 @@ pub(crate) async fn run(
         }
         AuditCommand::Verify {
             data_dir: Some(dir),
+            ..
         } => verify_offline(&dir, format).await,
-        AuditCommand::Verify { data_dir: None } => verify_online(client, format).await,
+        AuditCommand::Verify {
+            database: Some(url),
+            public_key,
+            master_key_file,
+            ..
+        } => verify_database(&url, public_key, master_key_file, format).await,
+        AuditCommand::Verify { .. } => verify_online(client, format).await,
     }
 }
 
@@ -134,7 +142,46 @@ async fn verify_online(client: &Client, format: Format) -> anyhow::Result<ExitCo
 
 /// Verifies the log in a data directory, without a server.
 pub(crate) async fn verify_offline(dir: &Path, format: Format) -> anyhow::Result<ExitCode> {
-    match verify_data_dir(&DataDir::new(dir)).await {
+    let result = verify_data_dir(&DataDir::new(dir)).await;
+    report(result, &format!("\"{}\"", dir.display()), format)
+}
+
+/// Verifies the log in a shared PostgreSQL database, without a server,
+/// against `public_key` (hex) or the stored key the master key opens.
+pub(crate) async fn verify_database(
+    url: &str,
+    public_key: Option<String>,
+    master_key_file: Option<PathBuf>,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let key = match (public_key, master_key_file) {
+        (Some(hex), _) => {
+            let bytes = handoff_audit::hex::decode(hex.trim())
+                .context("--public-key must be 64 hex digits")?;
+            let key = handoff_audit::PublicKey::from_bytes(&bytes)
+                .map_err(|_| anyhow::anyhow!("--public-key is not an Ed25519 public key"))?;
+            CheckpointKey::Given(key)
+        }
+        (None, Some(path)) => CheckpointKey::Sealed(MasterKey::from_file(&path)?),
+        (None, None) => match std::env::var("HANDOFF_MASTER_KEY") {
+            Ok(text) => CheckpointKey::Sealed(MasterKey::parse(&text)?),
+            Err(_) => bail!(
+                "verifying a shared database needs the checkpoint key: pass --public-key HEX, \
+                 or the master key (--master-key-file, HANDOFF_MASTER_KEY_FILE or HANDOFF_MASTER_KEY)"
+            ),
+        },
+    };
+    let result = handoff_engine::audit::verify_database(url, key).await;
+    report(result, &handoff_engine::redact_url(url), format)
+}
+
+/// Prints a verification's verdict; the exit status says which it was.
+fn report(
+    result: Result<handoff_audit::Report, VerifyError>,
+    source: &str,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    match result {
         Ok(report) => {
             if format == Format::Json {
                 output::json(&json!({
@@ -164,8 +211,7 @@ pub(crate) async fn verify_offline(dir: &Path, format: Format) -> anyhow::Result
             Ok(ExitCode::from(EXIT_BROKEN))
         }
         Err(VerifyError::Unreadable(e)) => Err(anyhow::anyhow!(
-            "cannot read the audit log in \"{}\": {e}",
-            dir.display()
+            "cannot read the audit log in {source}: {e}"
         )),
     }
 }

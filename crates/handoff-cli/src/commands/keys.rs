@@ -1,5 +1,5 @@
-//! `handoff keys …`: list the keys that sign delegation tokens and rotate
-//! to a new one.
+//! `handoff keys …`: list the keys that sign delegation tokens, rotate to
+//! a new one, and make a master key for a shared database.
 //!
 //! Keys never leave the server; only their ids, algorithms and dates are
 //! shown.
@@ -42,6 +42,14 @@ pub(crate) async fn run(
                 }
             }
         }
+        KeysCommand::MasterKey => return master_key(),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a fresh master key; needs no server.
+pub(crate) fn master_key() -> anyhow::Result<ExitCode> {
+    let key = handoff_engine::master_key::MasterKey::generate_text()?;
+    output::line(&key)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ pub(crate) mod credential;
 pub(crate) mod delegate;
 pub(crate) mod identity;
 pub(crate) mod keys;
+pub(crate) mod migrate;
 pub(crate) mod policy;
 pub(crate) mod revoke;
 pub(crate) mod serve;

@@ -41,6 +41,8 @@ fn overrides(args: &ServeArgs, log_format: Option<LogFormat>) -> Overrides {
     Overrides {
         listen: args.listen,
         data_dir: args.data_dir.clone(),
+        database_url: args.database.clone(),
+        master_key_file: args.master_key_file.clone(),
         tls_cert: args.tls_cert.clone(),
         tls_key: args.tls_key.clone(),
         // An absent flag leaves the decision to the file.
@@ -91,6 +93,8 @@ mod tests {
     fn args() -> ServeArgs {
         ServeArgs {
             data_dir: None,
+            database: None,
+            master_key_file: None,
             listen: None,
             config: None,
             tls_cert: None,

@@ -100,6 +100,19 @@ impl Store for Flaky {
     async fn admin_tokens(&self) -> Result<Vec<AdminToken>, StoreError> {
         self.inner.admin_tokens().await
     }
+    async fn secret(&self, name: &str) -> Result<Option<handoff_store::Sealed>, StoreError> {
+        self.inner.secret(name).await
+    }
+    async fn create_secret(&self, name: &str, value: &[u8]) -> Result<bool, StoreError> {
+        self.inner.create_secret(name, value).await
+    }
+    async fn changes_since(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<handoff_store::Changed>, StoreError> {
+        self.inner.changes_since(after, limit).await
+    }
     async fn policy_versions(&self) -> Result<Vec<handoff_core::PolicyVersion>, StoreError> {
         self.inner.policy_versions().await
     }

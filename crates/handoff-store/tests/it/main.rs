@@ -1,6 +1,7 @@
 //! Integration tests of `handoff-store`: the conformance suite run against
-//! SQLite, and what only SQLite has (files, reopening, read-only access,
-//! schema versions).
+//! SQLite and PostgreSQL, what only SQLite has (files, reopening, read-only
+//! access, schema versions) and, in `postgres.rs`, what only PostgreSQL has
+//! (several nodes on one database).
 
 #![allow(
     clippy::unwrap_used,
@@ -12,6 +13,8 @@
 
 mod conformance;
 mod delegations;
+mod feed;
+mod postgres;
 
 use conformance::{all_records, apply, apply_one, human, id, owned, t, verified_len};
 use handoff_core::CredentialId;
@@ -29,7 +32,8 @@ async fn fresh() -> (TempDir, PathBuf, SqliteStore) {
     (dir, path, store)
 }
 
-/// Runs each listed function of each suite module on a fresh store.
+/// Runs each listed function of each suite module on a fresh store of
+/// each backend.
 macro_rules! conformance {
     ($($suite:ident: [$($name:ident),* $(,)?]),* $(,)?) => {
         /// The conformance suite on SQLite.
@@ -39,6 +43,19 @@ macro_rules! conformance {
                 async fn $name() {
                     let (_dir, _path, store) = super::fresh().await;
                     crate::$suite::$name(&store).await;
+                }
+            )*)*
+        }
+
+        /// The conformance suite on PostgreSQL, each test in a schema of
+        /// its own that is dropped afterwards.
+        mod postgres_conformance {
+            $($(
+                #[tokio::test]
+                async fn $name() {
+                    let (_schema, store) = crate::postgres::fresh().await;
+                    crate::$suite::$name(&store).await;
+                    handoff_store::Store::close(&store).await;
                 }
             )*)*
         }
@@ -80,6 +97,10 @@ conformance!(
         a_replayed_assertion_is_refused_until_it_expires,
         client_keys_add_list_revoke,
         an_expired_child_frees_its_fan_out_slot,
+    ],
+    feed: [
+        secrets_are_created_once_and_replaced_by_version,
+        the_change_feed_names_what_each_write_changed,
     ],
 );
 
@@ -236,7 +257,7 @@ async fn opening_twice_migrates_once() {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    assert_eq!(versions, [1, 2, 3, 4]);
+    assert_eq!(versions, [1, 2, 3, 4, 5]);
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(&mut conn)
         .await
