@@ -1,10 +1,13 @@
 -- wrk script: POST one fixed AuthZEN access evaluation with a bearer token.
 -- The token comes from the HANDOFF_BENCH_TOKEN environment variable
--- (benches/http/run.sh creates a `pdp` token and sets it).
+-- (benches/http/run.sh creates a `pdp` token and sets it); the body from
+-- HANDOFF_BENCH_BODY when set (benches/http/cluster.sh), else the
+-- certification pack's request below.
 -- Usage: wrk -t1 -c64 -d20s --latency -s evaluation.lua http://127.0.0.1:PORT/access/v1/evaluation
 
 wrk.method = "POST"
-wrk.body = '{"subject":{"type":"user","id":"alice"},"action":{"name":"read"},"resource":{"type":"record","id":"record-1"}}'
+wrk.body = os.getenv("HANDOFF_BENCH_BODY")
+  or '{"subject":{"type":"user","id":"alice"},"action":{"name":"read"},"resource":{"type":"record","id":"record-1"}}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. (os.getenv("HANDOFF_BENCH_TOKEN") or "")
 

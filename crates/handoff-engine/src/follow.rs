@@ -127,6 +127,10 @@ impl Engine {
             let after = self.freshness.seen();
             let changes = self.store.changes_since(after, PAGE).await?;
             let Some(last) = changes.last().map(|c| c.seq) else {
+                let head = self.store.audit_head().await?.seq;
+                if head < after {
+                    self.reload_everything(head).await?;
+                }
                 self.freshness.mark_ok();
                 return Ok(());
             };
@@ -138,6 +142,24 @@ impl Engine {
                 return Ok(());
             }
         }
+    }
+
+    /// The stored chain ends before what this node has seen: the database
+    /// was restored or failed over to an earlier point. Nothing held can be
+    /// trusted to match it, so everything is read again and the feed is
+    /// followed from the stored head.
+    async fn reload_everything(&self, head: u64) -> Result<(), EngineError> {
+        tracing::warn!(
+            seen = self.freshness.seen(),
+            head,
+            "the database's audit chain is shorter than what this node has seen \
+             (a restore or failover): reloading everything"
+        );
+        self.policy.reload_all(self.store.as_ref()).await?;
+        self.chains.invalidate();
+        self.reload_shared_keys().await?;
+        self.freshness.seen.store(head, Ordering::Release);
+        Ok(())
     }
 
     async fn apply(&self, changes: &[Changed]) -> Result<(), EngineError> {

@@ -120,6 +120,17 @@ impl PolicyState {
         }
     }
 
+    /// Reloads everything from the store (the database went back in time,
+    /// e.g. a restore: what this node holds may be newer than what is stored).
+    pub(crate) async fn reload_all(&self, store: &dyn Store) -> Result<(), EngineError> {
+        let fresh = Self::load(store).await?;
+        let live = fresh.live.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Ok(mut held) = self.live.write() {
+            *held = live;
+        }
+        Ok(())
+    }
+
     /// Activates the stored active version if it is not the one held
     /// (another node pushed or rolled back).
     pub(crate) async fn reload_active(&self, store: &dyn Store) -> Result<(), EngineError> {

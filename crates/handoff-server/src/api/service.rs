@@ -24,12 +24,13 @@ pub(crate) async fn healthz() -> Json<Health> {
     })
 }
 
-/// Readiness: the store answers and the audit appender runs.
+/// Readiness: the store answers, the audit appender runs and, on a shared
+/// database, this node keeps up with the others' changes.
 #[utoipa::path(
     get, path = "/readyz", tag = "service", operation_id = "readyz",
     responses(
         (status = 200, description = "ready to serve", body = Health),
-        (status = 503, description = "the store or the audit appender is down", body = Problem,
+        (status = 503, description = "the store, the audit appender or the change feed is down", body = Problem,
             content_type = "application/problem+json"),
     )
 )]
@@ -41,7 +42,7 @@ pub(crate) async fn readyz(State(s): State<AppState>) -> Result<Json<Health>, Pr
     } else {
         Err(Problem::new(
             Code::Unavailable,
-            "the store or the audit appender is not available",
+            "the store, the audit appender or the feed of other nodes' changes is not available",
         ))
     }
 }

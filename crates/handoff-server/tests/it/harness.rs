@@ -25,6 +25,89 @@ pub(crate) struct Harness {
     /// The bootstrap admin token.
     pub(crate) token: String,
     _dir: tempfile::TempDir,
+    _schema: Option<Schema>,
+}
+
+/// The backend the suite runs on: `HANDOFF_TEST_BACKEND=postgres` runs every
+/// test on its own schema of the PostgreSQL server at
+/// `HANDOFF_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`),
+/// as a node of a shared database (keys sealed in it, change feed followed);
+/// anything else (the default) on a fresh SQLite data directory.
+fn postgres_url() -> Option<String> {
+    match std::env::var("HANDOFF_TEST_BACKEND").as_deref() {
+        Ok("postgres") => Some(
+            std::env::var("HANDOFF_TEST_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned()),
+        ),
+        Ok("sqlite") | Err(_) => None,
+        Ok(other) => panic!("HANDOFF_TEST_BACKEND must be sqlite or postgres, not {other}"),
+    }
+}
+
+/// A test's own PostgreSQL schema, dropped with the harness.
+pub(crate) struct Schema {
+    url: String,
+    name: String,
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let _ = rt.block_on(handoff_store::postgres::drop_schema(&url, &name));
+        })
+        .join();
+    }
+}
+
+/// An engine on the backend the suite runs on, with its data directory.
+pub(crate) async fn open_engine(
+    data: &DataDir,
+    clock: Arc<FixedClock>,
+) -> (Engine, Option<Schema>) {
+    let Some(url) = postgres_url() else {
+        let engine = Engine::open(data, clock, AppenderSettings::default())
+            .await
+            .unwrap();
+        return (engine, None);
+    };
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!(
+        "srv_{}_{nanos:x}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let store = handoff_store::postgres::PgStore::open_in_schema(&url, &name)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "HANDOFF_TEST_BACKEND=postgres but PostgreSQL at {url} is unusable: {e}; \
+                 .ci/run starts it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`"
+            )
+        });
+    let master = handoff_engine::master_key::MasterKey::parse(
+        &handoff_engine::master_key::MasterKey::generate_text().unwrap(),
+    )
+    .unwrap();
+    let engine = Engine::start_shared(
+        Arc::new(store),
+        master,
+        handoff_engine::jwt::Algorithm::EdDSA,
+        clock,
+        AppenderSettings::default(),
+    )
+    .await
+    .unwrap();
+    (engine, Some(Schema { url, name }))
 }
 
 /// A response, read whole.
@@ -77,9 +160,7 @@ impl Harness {
         let data = DataDir::new(dir.path());
         let start = Utc.with_ymd_and_hms(2026, 11, 22, 17, 0, 0).unwrap();
         let clock = Arc::new(FixedClock::new(start));
-        let engine = Engine::open(&data, clock.clone(), AppenderSettings::default())
-            .await
-            .unwrap();
+        let (engine, schema) = open_engine(&data, clock.clone()).await;
         let path = engine.bootstrap(&data).await.unwrap().unwrap();
         let token = std::fs::read_to_string(path).unwrap().trim().to_owned();
         let state = AppState::new(engine.clone())
@@ -91,6 +172,7 @@ impl Harness {
             clock,
             token,
             _dir: dir,
+            _schema: schema,
         }
     }
 
@@ -352,10 +434,8 @@ impl Harness {
         let data = DataDir::new(dir.path());
         let start = Utc.with_ymd_and_hms(2026, 11, 22, 17, 0, 0).unwrap();
         let clock = Arc::new(FixedClock::new(start));
-        let engine = Engine::open(&data, clock.clone(), AppenderSettings::default())
-            .await
-            .unwrap()
-            .with_delegation(settings);
+        let (engine, schema) = open_engine(&data, clock.clone()).await;
+        let engine = engine.with_delegation(settings);
         let path = engine.bootstrap(&data).await.unwrap().unwrap();
         let token = std::fs::read_to_string(path).unwrap().trim().to_owned();
         let state = AppState::new(engine.clone());
@@ -365,6 +445,7 @@ impl Harness {
             clock,
             token,
             _dir: dir,
+            _schema: schema,
         };
         (h, idp)
     }

@@ -32,7 +32,9 @@ CREATE INDEX identities_owner ON identities (owner, id);
 CREATE INDEX identities_environment ON identities (environment, id);
 CREATE INDEX identities_orphaned ON identities (orphaned, id);
 
--- Credentials: only the keyed hash of the secret is kept.
+-- Credentials: only the keyed hash of the secret is kept. Room left on
+-- each page (fillfactor) lets updates of columns no index covers (last
+-- use, revocation) stay on their page (HOT) without touching any index.
 CREATE TABLE credentials (
     id           TEXT COLLATE "C" NOT NULL PRIMARY KEY,
     identity     TEXT COLLATE "C" NOT NULL REFERENCES identities (id),
@@ -42,7 +44,7 @@ CREATE TABLE credentials (
     expires_at   BIGINT NULL,
     last_used_at BIGINT NULL,
     revoked_at   BIGINT NULL
-);
+) WITH (fillfactor = 90);
 
 CREATE INDEX credentials_identity ON credentials (identity, created_at);
 
@@ -113,7 +115,8 @@ CREATE TABLE policy_state (
 -- Every handoff ever made, kept after it expires or is revoked. A lineage
 -- is a tree over `parent`; revocation cascades down it (a recursive query
 -- over delegations_parent). `scope` is the space-separated scope,
--- `audience` a JSON array of strings.
+-- `audience` a JSON array of strings. The fillfactor keeps revocations and
+-- live child counts HOT updates where the page has room.
 CREATE TABLE delegations (
     id          TEXT COLLATE "C" NOT NULL PRIMARY KEY,
     parent      TEXT COLLATE "C" NULL REFERENCES delegations (id),
@@ -134,7 +137,7 @@ CREATE TABLE delegations (
     issued_at   BIGINT NOT NULL,
     expires_at  BIGINT NOT NULL,
     revoked_at  BIGINT NULL
-);
+) WITH (fillfactor = 85);
 
 -- Walks down a lineage (cascading revocation), counts live children
 -- (fan-out) and serves the foreign key check.
