@@ -302,7 +302,12 @@ enum Command {
     )]
     Migrate {
         /// The embedded database in this data directory [default: ./handoff-data]
-        #[arg(long, env = "HANDOFF_DATA_DIR", value_name = "DIR", conflicts_with = "database")]
+        #[arg(
+            long,
+            env = "HANDOFF_DATA_DIR",
+            value_name = "DIR",
+            conflicts_with = "database"
+        )]
         data_dir: Option<PathBuf>,
 
         /// A shared PostgreSQL database
@@ -1198,9 +1203,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             public_key,
             master_key_file,
             ..
-        }) => {
-            commands::audit::verify_database(&url, public_key, master_key_file, format).await
-        }
+        }) => commands::audit::verify_database(&url, public_key, master_key_file, format).await,
         Command::Migrate { data_dir, database } => {
             commands::migrate::run(data_dir, database, format).await
         }

@@ -7,7 +7,11 @@
 //! and drops it. Run: `cargo bench -p handoff-engine --bench append_postgres`.
 
 #![allow(missing_docs, reason = "criterion entry points")]
-#![expect(clippy::expect_used, reason = "benchmark setup")]
+#![expect(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "benchmark setup"
+)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use handoff_audit::{Draft, Outcome};
@@ -90,7 +94,10 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(15));
     g.throughput(Throughput::Elements(50_000));
-    for (name, count) in [("group_commit_512_writers_1_node", 1), ("group_commit_512_writers_2_nodes", 2)] {
+    for (name, count) in [
+        ("group_commit_512_writers_1_node", 1),
+        ("group_commit_512_writers_2_nodes", 2),
+    ] {
         let schema = format!("bench_append_{}_{count}", std::process::id());
         let engines = rt.block_on(nodes(&schema, count));
         g.bench_function(name, |b| {

@@ -275,15 +275,21 @@ impl Engine {
                     version,
                 };
                 let details = json!({ "kid": kid, "algorithm": algorithm, "dropped": dropped });
-                self.append(admin.actor.clone(), write, "keys.rotate", &kid, Outcome::Success, details)
-                    .await
-                    .map_err(|e| match e {
-                        EngineError::Conflict(_) => EngineError::Conflict(
-                            "another node rotated the signing keys at the same time; try again"
-                                .into(),
-                        ),
-                        e => e,
-                    })?;
+                self.append(
+                    admin.actor.clone(),
+                    write,
+                    "keys.rotate",
+                    &kid,
+                    Outcome::Success,
+                    details,
+                )
+                .await
+                .map_err(|e| match e {
+                    EngineError::Conflict(_) => EngineError::Conflict(
+                        "another node rotated the signing keys at the same time; try again".into(),
+                    ),
+                    e => e,
+                })?;
                 self.keys.tokens().replace_with(&next);
                 self.chains.forget_tokens();
                 return Ok(kid);

@@ -38,18 +38,17 @@ impl MasterKey {
     /// url-safe) of 32 bytes; surrounding whitespace is ignored.
     pub fn parse(text: &str) -> Result<Self, EngineError> {
         let text = text.trim();
-        let bytes = if text.len() == 2 * MASTER_KEY_LEN
-            && text.bytes().all(|b| b.is_ascii_hexdigit())
-        {
-            handoff_audit::hex::decode(text)
-        } else {
-            STANDARD
-                .decode(text)
-                .ok()
-                .or_else(|| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok())
-        }
-        .map(Zeroizing::new)
-        .ok_or_else(|| bad("it is neither 64 hex digits nor base64"))?;
+        let bytes =
+            if text.len() == 2 * MASTER_KEY_LEN && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                handoff_audit::hex::decode(text)
+            } else {
+                STANDARD
+                    .decode(text)
+                    .ok()
+                    .or_else(|| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok())
+            }
+            .map(Zeroizing::new)
+            .ok_or_else(|| bad("it is neither 64 hex digits nor base64"))?;
         Self::from_bytes(&bytes)
     }
 
@@ -137,7 +136,7 @@ impl MasterKey {
         let mut body = Zeroizing::new(body.to_vec());
         let plain_len = self
             .key
-            .open_in_place(nonce, Aad::from(aad(name).as_bytes()), &mut *body)
+            .open_in_place(nonce, Aad::from(aad(name).as_bytes()), &mut body)
             .map_err(|_| refused())?
             .len();
         body.truncate(plain_len);
@@ -168,7 +167,10 @@ mod tests {
         assert!(key.open("token-signing", &sealed).is_err());
         let other = MasterKey::parse(&MasterKey::generate_text().unwrap()).unwrap();
         let err = other.open("hmac", &sealed).unwrap_err().to_string();
-        assert!(err.contains("cannot be opened with this master key"), "{err}");
+        assert!(
+            err.contains("cannot be opened with this master key"),
+            "{err}"
+        );
         let mut altered = sealed.clone();
         if let Some(b) = altered.last_mut() {
             *b ^= 1;
@@ -177,7 +179,10 @@ mod tests {
         assert!(key.open("hmac", &[]).is_err());
         assert!(key.open("hmac", &sealed[..20]).is_err());
         // Two seals of one value differ (fresh nonce).
-        assert_ne!(key.seal("hmac", b"x").unwrap(), key.seal("hmac", b"x").unwrap());
+        assert_ne!(
+            key.seal("hmac", b"x").unwrap(),
+            key.seal("hmac", b"x").unwrap()
+        );
     }
 
     #[test]
@@ -195,7 +200,12 @@ mod tests {
         let path = tmp.path().join("master.key");
         fs::write(&path, [9u8; 32]).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(MasterKey::from_file(&path).unwrap_err().to_string().contains("chmod 600"));
+        assert!(
+            MasterKey::from_file(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("chmod 600")
+        );
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         let raw = MasterKey::from_file(&path).unwrap();
         fs::write(&path, format!("{}\n", STANDARD.encode([9u8; 32]))).unwrap();

@@ -124,7 +124,10 @@ impl PolicyState {
     /// e.g. a restore: what this node holds may be newer than what is stored).
     pub(crate) async fn reload_all(&self, store: &dyn Store) -> Result<(), EngineError> {
         let fresh = Self::load(store).await?;
-        let live = fresh.live.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let live = fresh
+            .live
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Ok(mut held) = self.live.write() {
             *held = live;
         }

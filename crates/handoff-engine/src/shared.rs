@@ -121,7 +121,10 @@ async fn open_or_create(
         return Ok((master.open(name, &sealed.value)?, sealed.version));
     }
     let fresh = make()?;
-    if store.create_secret(name, &master.seal(name, &fresh)?).await? {
+    if store
+        .create_secret(name, &master.seal(name, &fresh)?)
+        .await?
+    {
         tracing::info!(secret = name, "created a shared key in the database");
     }
     let sealed = store

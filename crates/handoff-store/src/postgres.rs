@@ -101,6 +101,10 @@ impl PgStore {
         }
         let base = connect_options(url)?;
         let mut settings = vec![
+            // The chain lock relies on READ COMMITTED: a locking read that
+            // waited returns the newest head, and each later statement sees
+            // what committed before it. Never inherit a stricter default.
+            ("default_transaction_isolation", "read committed"),
             ("statement_timeout", STATEMENT_TIMEOUT),
             (
                 "idle_in_transaction_session_timeout",
@@ -113,12 +117,27 @@ impl PgStore {
         if read_only {
             settings.push(("default_transaction_read_only", "on"));
         }
-        let pool = PgPoolOptions::new()
+        let options = base.clone().options(settings);
+        let pool = match PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(base.clone().options(settings))
+            .connect_with(options.clone())
             .await
-            .map_err(|e| open_failed(&e))?;
+        {
+            Ok(pool) => pool,
+            // The pool retries until its timeout and then reports only
+            // that; one direct attempt tells why (refused, auth, no such
+            // database).
+            Err(sqlx::Error::PoolTimedOut) => {
+                let e = options
+                    .connect()
+                    .await
+                    .err()
+                    .unwrap_or(sqlx::Error::PoolTimedOut);
+                return Err(open_failed(&e));
+            }
+            Err(e) => return Err(open_failed(&e)),
+        };
         let checked = if read_only {
             migrate::check_current(&pool).await
         } else {
@@ -639,15 +658,13 @@ impl Store for PgStore {
     }
 
     async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
-        sqlx::query(
-            "SELECT seq, hash, time, key_id, signature FROM audit_checkpoints ORDER BY seq",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(rows::checkpoint)
-        .collect()
+        sqlx::query("SELECT seq, hash, time, key_id, signature FROM audit_checkpoints ORDER BY seq")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(rows::checkpoint)
+            .collect()
     }
 
     /// Stores a signed checkpoint. Several nodes may sign the same head:

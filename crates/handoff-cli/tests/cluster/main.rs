@@ -77,7 +77,9 @@ async fn a_token_from_one_node_is_introspected_and_evaluated_on_another() {
 
     // A rotation on one node reaches the others: a token signed with the
     // new key verifies everywhere.
-    c.admin(2, "POST", "/v1/keys/rotate", None).await.expect(200);
+    c.admin(2, "POST", "/v1/keys/rotate", None)
+        .await
+        .expect(200);
     tokio::time::sleep(PROPAGATION_BOUND).await;
     let fresh = c.root(2, "agent:bot").await.access_token();
     for node in 0..3 {
@@ -164,7 +166,11 @@ async fn a_policy_push_on_one_node_is_in_force_on_all() {
     .expect(200);
     tokio::time::sleep(PROPAGATION_BOUND).await;
     for node in 0..3 {
-        assert!(!c.decide(node, "agent:bot", &token, "write").await.decision());
+        assert!(
+            !c.decide(node, "agent:bot", &token, "write")
+                .await
+                .decision()
+        );
         let v = c.introspect(node, &token).await;
         assert_eq!(v.expect(200)["active"], false, "node {node}");
     }
@@ -188,7 +194,7 @@ async fn load(
             while !stop.load(Ordering::Relaxed) {
                 let node = (w + n) % c.nodes.len();
                 n += 1;
-                if n % 2 == 0 {
+                if n.is_multiple_of(2) {
                     let id = format!("service:load-{w}-{n}");
                     let body = serde_json::json!({"id": id, "owner": "human:alice"});
                     let r = c.admin(node, "POST", "/v1/identities", Some(body)).await;
@@ -201,7 +207,7 @@ async fn load(
                         delegations.push(jti(&r.access_token()));
                     }
                 }
-                if n % 50 == 0 {
+                if n.is_multiple_of(50) {
                     // Let a stopped server's connection errors not spin.
                     tokio::task::yield_now().await;
                 }
@@ -230,32 +236,49 @@ async fn assert_nothing_lost(c: &Cluster, identities: &[String], delegations: &[
             .into_iter()
             .collect();
     let missing: Vec<&String> = identities.iter().filter(|i| !stored.contains(*i)).collect();
-    assert!(missing.is_empty(), "acknowledged but no audit record: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "acknowledged but no audit record: {missing:?}"
+    );
     let rows: BTreeSet<String> = sqlx::query_scalar("SELECT id FROM identities")
         .fetch_all(&mut db)
         .await
         .unwrap()
         .into_iter()
         .collect();
-    assert!(identities.iter().all(|i| rows.contains(i)), "an acknowledged identity is missing");
+    assert!(
+        identities.iter().all(|i| rows.contains(i)),
+        "an acknowledged identity is missing"
+    );
     let issued: BTreeSet<String> = sqlx::query_scalar("SELECT id FROM delegations")
         .fetch_all(&mut db)
         .await
         .unwrap()
         .into_iter()
         .collect();
-    let lost: Vec<&String> = delegations.iter().filter(|d| !issued.contains(*d)).collect();
-    assert!(lost.is_empty(), "acknowledged delegations missing: {lost:?}");
-    let recorded: BTreeSet<String> = sqlx::query_scalar(
-        "SELECT target FROM audit_records WHERE kind = 'delegation.create'",
-    )
-    .fetch_all(&mut db)
-    .await
-    .unwrap()
-    .into_iter()
-    .collect();
-    let unrecorded: Vec<&String> = delegations.iter().filter(|d| !recorded.contains(*d)).collect();
-    assert!(unrecorded.is_empty(), "delegations without their record: {unrecorded:?}");
+    let lost: Vec<&String> = delegations
+        .iter()
+        .filter(|d| !issued.contains(*d))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged delegations missing: {lost:?}"
+    );
+    let recorded: BTreeSet<String> =
+        sqlx::query_scalar("SELECT target FROM audit_records WHERE kind = 'delegation.create'")
+            .fetch_all(&mut db)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    let unrecorded: Vec<&String> = delegations
+        .iter()
+        .filter(|d| !recorded.contains(*d))
+        .collect();
+    assert!(
+        unrecorded.is_empty(),
+        "delegations without their record: {unrecorded:?}"
+    );
     let (code, out) = c.verify_audit();
     assert_eq!(code, 0, "the audit chain does not verify: {out}");
 }
@@ -305,8 +328,17 @@ async fn a_postgres_restart_makes_nodes_fail_closed_then_recover() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let r = c.decide(node, "agent:bot", &token, "read").await;
-        assert_eq!(r.status, 503, "node {node} decided without its database: {}", r.body);
-        assert_eq!(r.body["type"].as_str().map(|t| t.ends_with("unavailable")), Some(true), "{}", r.body);
+        assert_eq!(
+            r.status, 503,
+            "node {node} decided without its database: {}",
+            r.body
+        );
+        assert_eq!(
+            r.body["type"].as_str().map(|t| t.ends_with("unavailable")),
+            Some(true),
+            "{}",
+            r.body
+        );
     }
     drop(restarted);
 

@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 /// The binary under test.
@@ -43,16 +43,11 @@ pub(crate) fn server_url() -> String {
 }
 
 fn unique(prefix: &str) -> String {
+    use std::hash::BuildHasher as _;
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!(
-        "{prefix}_{}_{:x}_{}",
-        std::process::id(),
-        nanos & 0xffff_ffff,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    let random = std::collections::hash_map::RandomState::new()
+        .hash_one(COUNTER.fetch_add(1, Ordering::Relaxed));
+    format!("{prefix}_{}_{random:016x}", std::process::id())
 }
 
 /// `url` with its database name replaced by `name`.
@@ -116,8 +111,8 @@ impl Drop for Database {
                 let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
                 )))
-                    .execute(&mut conn)
-                    .await;
+                .execute(&mut conn)
+                .await;
             });
         })
         .join();
@@ -294,9 +289,14 @@ impl Cluster {
 
     async fn setup(&mut self) {
         self.push(0, ALLOW_ALL, 201).await;
-        self.admin(0, "POST", "/v1/identities", Some(json!({"id": "human:alice"})))
-            .await
-            .expect(201);
+        self.admin(
+            0,
+            "POST",
+            "/v1/identities",
+            Some(json!({"id": "human:alice"})),
+        )
+        .await
+        .expect(201);
         for client in CLIENTS {
             self.admin(
                 0,
@@ -362,7 +362,10 @@ impl Cluster {
             .post(format!("{}/oauth2/token", self.nodes[i].base))
             .basic_auth(client, Some(self.secret(client)))
             .header("content-type", FORM)
-            .body(form(&[("grant_type", "client_credentials"), ("scope", "read write")]));
+            .body(form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "read write"),
+            ]));
         Reply::from(req.send().await).await
     }
 
@@ -507,9 +510,7 @@ impl Reply {
     /// The decision of a 200 evaluation response.
     #[track_caller]
     pub(crate) fn decision(&self) -> bool {
-        self.expect(200)["decision"]
-            .as_bool()
-            .expect("a decision")
+        self.expect(200)["decision"].as_bool().expect("a decision")
     }
 }
 
@@ -532,7 +533,11 @@ pub(crate) fn pg_ctl(action: &str) {
         .expect("PostgreSQL is installed under /etc/postgresql");
     let status = Command::new("pg_ctlcluster")
         .args(["--skip-systemctl-redirect", &version, "main", action])
-        .args(if action == "stop" { &["-m", "fast"][..] } else { &[][..] })
+        .args(if action == "stop" {
+            &["-m", "fast"][..]
+        } else {
+            &[][..]
+        })
         .status()
         .expect("run pg_ctlcluster");
     assert!(status.success(), "pg_ctlcluster {action} failed");

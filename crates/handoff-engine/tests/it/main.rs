@@ -10,5 +10,7 @@
 
 mod appender;
 mod policy;
+mod policy_support;
+mod shared;
 mod support;
 mod use_cases;

@@ -1,62 +1,17 @@
 //! Policy packs through the engine: versions, rollback, live inventory,
 //! decision log.
 
+use crate::policy_support::{agents_pack, read_ticket, seed_inventory};
 use crate::support::env;
-use handoff_core::{Attributes, Environment, IdentityId, Role, Status};
+use handoff_core::{Environment, IdentityId, Role, Status};
 use handoff_engine::auth::Actor;
-use handoff_engine::inventory::{IdentityUpdate, NewIdentity};
+use handoff_engine::inventory::IdentityUpdate;
 use handoff_engine::policy::Semantic;
 use handoff_engine::{Admin, AppenderSettings, EngineError};
-use handoff_policy::{Action, Entity, PackFiles, Request};
-
-/// The example agents pack, with every decision logged (the example
-/// samples ticket reads, which would make counts random here).
-fn agents_pack() -> PackFiles {
-    let mut pack = PackFiles::load_dir(std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/agents"
-    )))
-    .unwrap();
-    pack.files.remove("pack.toml");
-    pack
-}
-
-fn read_ticket(agent: &str) -> Request {
-    Request {
-        subject: Entity::new("agent", agent),
-        action: Action::new("read_ticket"),
-        resource: Entity::new("Support::Ticket", "T-1"),
-        context: serde_json::Map::new(),
-    }
-}
+use handoff_policy::Action;
 
 async fn seed(e: &crate::support::Env) {
-    let a = Admin::system();
-    let id = |s: &str| IdentityId::parse(s).unwrap();
-    e.engine
-        .create_identity(
-            &a,
-            NewIdentity {
-                id: id("human:alice@example.com"),
-                owner: None,
-                environment: None,
-                attributes: Attributes::default(),
-            },
-        )
-        .await
-        .unwrap();
-    e.engine
-        .create_identity(
-            &a,
-            NewIdentity {
-                id: id("agent:support-bot"),
-                owner: Some(id("human:alice@example.com")),
-                environment: Some(Environment::parse("prod").unwrap()),
-                attributes: Attributes::default(),
-            },
-        )
-        .await
-        .unwrap();
+    seed_inventory(&e.engine).await;
 }
 
 #[tokio::test]

@@ -21,9 +21,12 @@ impl DatabaseUrl {
     /// Accepts `postgres://…` and `postgresql://…`.
     pub fn parse(url: &str) -> Result<Self, ConfigError> {
         let url = url.trim();
-        let scheme_ok = ["postgres://", "postgresql://"]
-            .iter()
-            .any(|s| url.len() > s.len() && url.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s)));
+        let scheme_ok = ["postgres://", "postgresql://"].iter().any(|s| {
+            url.len() > s.len()
+                && url
+                    .get(..s.len())
+                    .is_some_and(|p| p.eq_ignore_ascii_case(s))
+        });
         if !scheme_ok {
             return Err(ConfigError::Database(format!(
                 "\"{}\" is not a postgres:// url (leave the database unset for the embedded SQLite database in data_dir)",
@@ -86,7 +89,9 @@ impl DatabaseConfig {
             return Ok(None);
         };
         if let Some(path) = master_key_file {
-            return MasterKey::from_file(path).map(Some).map_err(|e| e.to_string());
+            return MasterKey::from_file(path)
+                .map(Some)
+                .map_err(|e| e.to_string());
         }
         match std::env::var(MASTER_KEY_ENV) {
             Ok(text) => MasterKey::parse(&text)
@@ -143,10 +148,19 @@ mod tests {
     #[test]
     fn only_postgres_urls_are_accepted_and_passwords_stay_hidden() {
         let url = DatabaseUrl::parse("postgres://handoff:pw@db/handoff").unwrap();
-        assert_eq!(format!("{url:?}"), "DatabaseUrl(postgres://handoff:***@db/handoff)");
+        assert_eq!(
+            format!("{url:?}"),
+            "DatabaseUrl(postgres://handoff:***@db/handoff)"
+        );
         assert!(DatabaseUrl::parse("postgresql://db/handoff").is_ok());
         assert!(DatabaseUrl::parse("POSTGRES://db/x").is_ok());
-        for bad in ["", "postgres://", "sqlite://x.db", "mysql://root:pw@db/x", "db/x"] {
+        for bad in [
+            "",
+            "postgres://",
+            "sqlite://x.db",
+            "mysql://root:pw@db/x",
+            "db/x",
+        ] {
             let err = DatabaseUrl::parse(bad).unwrap_err().to_string();
             assert!(err.contains("not a postgres:// url"), "{bad}: {err}");
             assert!(!err.contains(":pw@"), "{err}");

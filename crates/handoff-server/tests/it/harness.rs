@@ -77,15 +77,11 @@ pub(crate) async fn open_engine(
     };
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let name = format!(
-        "srv_{}_{nanos:x}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
+    // A random name (RandomState is seeded per process and per call).
+    use std::hash::BuildHasher as _;
+    let random = std::collections::hash_map::RandomState::new()
+        .hash_one(COUNTER.fetch_add(1, Ordering::Relaxed));
+    let name = format!("srv_{}_{random:016x}", std::process::id());
     let store = handoff_store::postgres::PgStore::open_in_schema(&url, &name)
         .await
         .unwrap_or_else(|e| {

@@ -74,10 +74,7 @@ pub(super) async fn one(
 }
 
 /// The chain from the root to `id`, root first.
-pub(super) async fn chain(
-    pool: &PgPool,
-    id: &DelegationId,
-) -> Result<Vec<Delegation>, StoreError> {
+pub(super) async fn chain(pool: &PgPool, id: &DelegationId) -> Result<Vec<Delegation>, StoreError> {
     // `UNION` visits each id once, so even parents tampered into a cycle
     // end the walk.
     let mut found: HashMap<DelegationId, Delegation> = sqlx::query(concat!(

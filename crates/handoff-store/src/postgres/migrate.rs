@@ -52,14 +52,7 @@ pub(super) async fn run(pool: &PgPool, schema: Option<&str>) -> Result<(), Store
             .await
             .map_err(backend)?;
         if let Some(schema) = schema {
-            // Under the lock: two concurrent CREATE SCHEMA IF NOT EXISTS
-            // may otherwise both try to create it and one fail.
-            sqlx::query(AssertSqlSafe(format!(
-                "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
-            )))
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+            create_schema(&mut tx, schema).await?;
         }
         let current_schema: Option<String> = sqlx::query_scalar("SELECT current_schema()")
             .fetch_one(&mut *tx)
@@ -108,6 +101,28 @@ pub(super) async fn run(pool: &PgPool, schema: Option<&str>) -> Result<(), Store
     }
 }
 
+/// Creates `schema` (a name already checked) unless it exists. Checked
+/// first: CREATE SCHEMA IF NOT EXISTS needs the right to create schemas
+/// even when there is nothing to create, which a role given a prepared
+/// schema may lack. Runs under the migration lock, so two nodes cannot
+/// both find it missing.
+async fn create_schema(conn: &mut PgConnection, schema: &str) -> Result<(), StoreError> {
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)",
+    )
+    .bind(schema)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(backend)?;
+    if !exists {
+        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+            .execute(conn)
+            .await
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
 /// Checks, without changing anything, that the schema is exactly [`LATEST`].
 pub(super) async fn check_current(pool: &PgPool) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await.map_err(backend)?;
@@ -150,12 +165,11 @@ fn not_handoff(why: &str) -> StoreError {
 
 /// The highest applied version, 0 for none.
 async fn version(conn: &mut PgConnection) -> Result<i64, StoreError> {
-    let row = sqlx::query(
-        "SELECT COALESCE(MAX(version), 0)::bigint AS version FROM schema_migrations",
-    )
-    .fetch_one(conn)
-    .await
-    .map_err(backend)?;
+    let row =
+        sqlx::query("SELECT COALESCE(MAX(version), 0)::bigint AS version FROM schema_migrations")
+            .fetch_one(conn)
+            .await
+            .map_err(backend)?;
     row.try_get("version").map_err(backend)
 }
 

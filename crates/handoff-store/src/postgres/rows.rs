@@ -102,7 +102,10 @@ pub(super) fn is_unavailable(e: &sqlx::Error) -> bool {
 fn unavailable_state(code: &str) -> bool {
     code.starts_with("08")
         || code.starts_with("53")
-        || matches!(code, "57P01" | "57P02" | "57P03" | "57014" | "40001" | "40P01")
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "57014" | "40001" | "40P01"
+        )
 }
 
 /// Whether `e` is a unique or primary key violation.
@@ -368,7 +371,9 @@ mod tests {
 
     #[test]
     fn connection_and_overload_states_are_unavailable() {
-        for code in ["08006", "08001", "53300", "57P01", "57P03", "57014", "40P01"] {
+        for code in [
+            "08006", "08001", "53300", "57P01", "57P03", "57014", "40P01",
+        ] {
             assert!(unavailable_state(code), "{code}");
         }
         for code in ["23505", "42P01", "22P02", "57000"] {

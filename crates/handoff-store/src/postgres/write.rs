@@ -11,7 +11,8 @@
 
 use super::delegations;
 use super::rows::{
-    backend, is_foreign_key_violation, is_unavailable, is_unique_violation, micros, micros_opt, seq_param,
+    backend, is_foreign_key_violation, is_unavailable, is_unique_violation, micros, micros_opt,
+    seq_param,
 };
 use crate::{StoreError, Topic, Write};
 use handoff_audit::{Head, Record};
@@ -153,15 +154,13 @@ async fn revoke_client_key(
             "key \"{kid}\" of \"{identity}\" is already revoked"
         ))),
         Some(None) => {
-            sqlx::query(
-                "UPDATE client_keys SET revoked_at = $1 WHERE identity = $2 AND kid = $3",
-            )
-            .bind(micros(at))
-            .bind(identity.as_str())
-            .bind(kid)
-            .execute(conn)
-            .await
-            .map_err(backend)?;
+            sqlx::query("UPDATE client_keys SET revoked_at = $1 WHERE identity = $2 AND kid = $3")
+                .bind(micros(at))
+                .bind(identity.as_str())
+                .bind(kid)
+                .execute(conn)
+                .await
+                .map_err(backend)?;
             Ok(())
         }
     }

@@ -39,7 +39,9 @@ pub(crate) async fn secrets_are_created_once_and_replaced_by_version(store: &dyn
     // Creating is not audited.
     assert_eq!(store.audit_head().await.unwrap().seq, 0);
 
-    apply_one(store, replace(name, b"rotated", 1)).await.unwrap();
+    apply_one(store, replace(name, b"rotated", 1))
+        .await
+        .unwrap();
     assert_eq!(store.secret(name).await.unwrap(), sealed(b"rotated", 2));
 
     let before = store.audit_head().await.unwrap();
@@ -222,12 +224,11 @@ pub(crate) async fn the_change_feed_names_what_each_write_changed(store: &dyn St
     assert!(store.changes_since(0, 0).await.unwrap().is_empty());
     assert_eq!(store.changes_since(0, 2).await.unwrap(), expected[..2]);
     let third = expected[2].seq;
-    let after_third: Vec<Changed> = expected
-        .iter()
-        .filter(|c| c.seq > third)
-        .cloned()
-        .collect();
-    assert_eq!(store.changes_since(third, 1_000).await.unwrap(), after_third);
+    let after_third: Vec<Changed> = expected.iter().filter(|c| c.seq > third).cloned().collect();
+    assert_eq!(
+        store.changes_since(third, 1_000).await.unwrap(),
+        after_third
+    );
     assert_eq!(
         store.changes_since(third, 1).await.unwrap(),
         after_third[..1]
