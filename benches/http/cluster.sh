@@ -63,7 +63,8 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# start_node NAME [DATABASE_URL] -> prints the node's address
+# start_node NAME [DATABASE_URL]: sets node_addr (not a subshell: the pid
+# must reach stop_nodes).
 start_node() {
   local name=$1 database=${2:-} port
   port=$(free_port)
@@ -79,7 +80,7 @@ start_node() {
     sleep 0.1
   done
   curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$work/$name.log" >&2; exit 1; }
-  echo "http://127.0.0.1:$port"
+  node_addr="http://127.0.0.1:$port"
 }
 
 # setup ADDR TOKEN: pack, identities, credentials, the agent's token;
@@ -91,8 +92,8 @@ setup() {
   "$bin" identity create agent:bot --owner human:alice >/dev/null
   "$bin" identity create service:search --owner human:alice >/dev/null
   local bot_secret search_secret human
-  bot_secret=$("$bin" credential issue agent:bot)
-  search_secret=$("$bin" credential issue service:search)
+  bot_secret=$("$bin" credential issue agent:bot 2>/dev/null)
+  search_secret=$("$bin" credential issue service:search 2>/dev/null)
   human=$("$bin" token mint-human human:alice --scope read --lifetime 1h)
   "$bin" delegate --client-id agent:bot --client-secret "$bot_secret" \
     --subject-token "$human" --subject-token-type jwt 2>/dev/null >"$work/subject-tokens"
@@ -142,10 +143,14 @@ run_setup() {
   local name=$1 nodes=$2 database=${3:-}
   echo "== $name"
   local addrs=()
-  addrs+=("$(start_node "$name-a" "$database")")
+  start_node "$name-a" "$database"
+  addrs+=("$node_addr")
   local token
   token=$(cat "$work/$name-a/admin-token")
-  if [ "$nodes" = 2 ]; then addrs+=("$(start_node "$name-b" "$database")"); fi
+  if [ "$nodes" = 2 ]; then
+    start_node "$name-b" "$database"
+    addrs+=("$node_addr")
+  fi
   setup "${addrs[0]}" "$token"
   load evaluation "${addrs[@]}"
   load exchange "${addrs[@]}"

@@ -133,9 +133,14 @@ enum Command {
             it to <data-dir>/admin-token (mode 0600); the token itself is never logged. \
             The tokens it issues name --public-url as their issuer (default: \
             http://<listen>); set it whenever clients reach the server at another address. \
+            With --database postgres://… several nodes share one PostgreSQL database \
+            (and its keys, sealed under the master key of --master-key-file); see \
+            docs/deployment.md. \
             Flags override HANDOFF_* variables, which override the configuration file.",
         after_help = "Examples:\n  \
             handoff serve\n  \
+            HANDOFF_MASTER_KEY_FILE=/etc/handoff/master.key handoff serve \\\n      \
+            --database postgres://handoff@db.internal/handoff --public-url https://handoff.example\n  \
             handoff serve --data-dir /var/lib/handoff --listen 0.0.0.0:8443 \\\n      \
             --tls-cert cert.pem --tls-key key.pem --public-url https://handoff.example\n  \
             handoff serve --config handoff.toml --log-format json\n  \
