@@ -17,6 +17,7 @@
     reason = "tests fail loudly; clippy.toml's allow-in-tests does not reach integration test helpers"
 )]
 
+mod cli;
 mod node;
 
 use node::{ALLOW_ALL, Cluster, NO_READ, jti, pg_ctl, quantile};
@@ -28,7 +29,7 @@ use tokio::sync::Mutex;
 
 /// One scenario at a time: they share the PostgreSQL server, and one of
 /// them restarts it.
-static TURN: Mutex<()> = Mutex::const_new(());
+pub(crate) static TURN: Mutex<()> = Mutex::const_new(());
 
 /// The bound the issue sets on propagation.
 const PROPAGATION_BOUND: Duration = Duration::from_secs(1);

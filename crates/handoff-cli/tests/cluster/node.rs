@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 /// The binary under test.
-const BIN: &str = env!("CARGO_BIN_EXE_handoff");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_handoff");
 /// Where the test PostgreSQL server is; each cluster gets its own database on it.
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// The issuer every node shares (the load balancer's URL in production).
