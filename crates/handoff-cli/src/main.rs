@@ -306,16 +306,12 @@ enum Command {
             1  the database could not be reached or is newer than this binary"
     )]
     Migrate {
-        /// The embedded database in this data directory [default: ./handoff-data]
-        #[arg(
-            long,
-            env = "HANDOFF_DATA_DIR",
-            value_name = "DIR",
-            conflicts_with = "database"
-        )]
+        /// The embedded database in this data directory, when no --database is
+        /// given [default: ./handoff-data]
+        #[arg(long, env = "HANDOFF_DATA_DIR", value_name = "DIR")]
         data_dir: Option<PathBuf>,
 
-        /// A shared PostgreSQL database
+        /// A shared PostgreSQL database (wins over --data-dir, as in `serve`)
         #[arg(long, env = "HANDOFF_DATABASE_URL", value_name = "URL")]
         database: Option<String>,
     },
