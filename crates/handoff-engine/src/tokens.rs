@@ -20,6 +20,19 @@ impl Engine {
         role: Role,
         expires_in: Option<i64>,
     ) -> Result<(AdminToken, Secret), EngineError> {
+        self.make_admin_token(admin, name, role, expires_in, Write::CreateAdminToken)
+            .await
+    }
+
+    /// Creates an admin token with the write `write` makes of it.
+    async fn make_admin_token(
+        &self,
+        admin: &Admin,
+        name: String,
+        role: Role,
+        expires_in: Option<i64>,
+        write: fn(AdminToken) -> Write,
+    ) -> Result<(AdminToken, Secret), EngineError> {
         admin.require_write()?;
         validate_name(&name)?;
         let ttl = check_ttl(expires_in)?;
@@ -42,7 +55,7 @@ impl Engine {
         });
         self.submit(
             admin,
-            Write::CreateAdminToken(token.clone()),
+            write(token.clone()),
             "admin_token.create",
             token.id.as_str(),
             details,
@@ -110,14 +123,26 @@ impl Engine {
 
     /// On a store without admin tokens, creates the bootstrap admin token and
     /// writes it to `<data-dir>/admin-token` (0600). Returns the file's path
-    /// when it made one. The token itself is never logged.
+    /// when it made one. The token itself is never logged. Of several nodes
+    /// starting at once on an empty shared database, one makes it (the store
+    /// checks inside the write); the others return `None`.
     pub async fn bootstrap(&self, dir: &DataDir) -> Result<Option<PathBuf>, EngineError> {
         if !self.store.admin_tokens().await?.is_empty() {
             return Ok(None);
         }
-        let (_, secret) = self
-            .create_admin_token(&Admin::system(), "bootstrap".into(), Role::Admin, None)
-            .await?;
-        dir.write_admin_token(secret.expose()).map(Some)
+        let made = self
+            .make_admin_token(
+                &Admin::system(),
+                "bootstrap".into(),
+                Role::Admin,
+                None,
+                Write::CreateFirstAdminToken,
+            )
+            .await;
+        match made {
+            Ok((_, secret)) => dir.write_admin_token(secret.expose()).map(Some),
+            Err(EngineError::Conflict(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }

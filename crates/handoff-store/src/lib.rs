@@ -90,6 +90,10 @@ pub enum Write {
     },
     /// Insert an admin token.
     CreateAdminToken(AdminToken),
+    /// Insert the bootstrap admin token: `Conflict` if any admin token
+    /// exists (checked inside the write transaction, so of several nodes
+    /// starting at once on an empty database only one creates it).
+    CreateFirstAdminToken(AdminToken),
     /// Revoke an admin token; `Conflict` if already revoked.
     RevokeAdminToken {
         /// Which token.

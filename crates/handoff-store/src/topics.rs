@@ -35,6 +35,7 @@ pub fn topics(write: &Write) -> Vec<Topic> {
         Write::Nothing
         | Write::IssueCredential(_)
         | Write::CreateAdminToken(_)
+        | Write::CreateFirstAdminToken(_)
         | Write::RevokeAdminToken { .. }
         | Write::CreateDelegations(_)
         | Write::AddClientKey(_)

@@ -211,3 +211,24 @@ async fn a_database_that_went_back_in_time_is_reloaded() {
     .await;
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_together_make_one_bootstrap_token() {
+    let schema = Schema::new("bootstrap");
+    let master = MasterKey::generate_text().unwrap();
+    let (a, b) = tokio::join!(node(&schema, &master), node(&schema, &master));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let tmp = tempfile::tempdir().unwrap();
+    let (da, db) = (
+        handoff_engine::data_dir::DataDir::new(tmp.path().join("a")),
+        handoff_engine::data_dir::DataDir::new(tmp.path().join("b")),
+    );
+    da.create().unwrap();
+    db.create().unwrap();
+    let (ma, mb) = tokio::join!(a.bootstrap(&da), b.bootstrap(&db));
+    let made = [ma.unwrap(), mb.unwrap()];
+    assert_eq!(made.iter().filter(|m| m.is_some()).count(), 1, "{made:?}");
+    assert_eq!(a.admin_tokens().await.unwrap().len(), 1);
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -70,6 +70,16 @@ pub(super) async fn apply(conn: &mut SqliteConnection, write: &Write) -> Result<
             delegations::revoke_obtained_with(conn, id, *at).await
         }
         Write::CreateAdminToken(token) => create_admin_token(conn, token).await,
+        Write::CreateFirstAdminToken(token) => {
+            let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM admin_tokens)")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(backend)?;
+            if exists {
+                return Err(StoreError::Conflict("an admin token exists already".into()));
+            }
+            create_admin_token(conn, token).await
+        }
         Write::RevokeAdminToken { id, at } => {
             revoke(conn, Revocable::AdminToken, id.as_str(), *at).await
         }

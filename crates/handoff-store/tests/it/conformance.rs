@@ -94,7 +94,9 @@ pub(crate) fn draft(write: &Write) -> Draft {
         Write::SetStatus { id, .. } => ("identity.status", id.to_string()),
         Write::IssueCredential(c) => ("credential.issue", c.id.to_string()),
         Write::RevokeCredential { id, .. } => ("credential.revoke", id.to_string()),
-        Write::CreateAdminToken(a) => ("token.create", a.id.to_string()),
+        Write::CreateAdminToken(a) | Write::CreateFirstAdminToken(a) => {
+            ("token.create", a.id.to_string())
+        }
         Write::RevokeAdminToken { id, .. } => ("token.revoke", id.to_string()),
         Write::PutPolicyVersion { version, .. } => ("policy.push", version.version.to_string()),
         Write::ActivatePolicyVersion { version, .. } => ("policy.activate", version.to_string()),
@@ -767,6 +769,28 @@ pub(crate) async fn credentials_issue_list_touch_revoke(store: &dyn Store) {
 }
 
 /// Admin tokens are created, listed oldest first and revoked once.
+pub(crate) async fn the_first_admin_token_is_made_only_on_an_empty_store(store: &dyn Store) {
+    let first = admin_token(1, Role::Admin, 10);
+    apply_one(store, Write::CreateFirstAdminToken(first.clone()))
+        .await
+        .unwrap();
+    let second = apply_one(
+        store,
+        Write::CreateFirstAdminToken(admin_token(2, Role::Admin, 20)),
+    )
+    .await;
+    assert!(matches!(second, Err(StoreError::Conflict(_))), "{second:?}");
+    assert_eq!(store.admin_tokens().await.unwrap(), [first]);
+    // Ordinary tokens are still made.
+    apply_one(
+        store,
+        Write::CreateAdminToken(admin_token(3, Role::Auditor, 30)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(store.admin_tokens().await.unwrap().len(), 2);
+}
+
 pub(crate) async fn admin_tokens_create_list_revoke(store: &dyn Store) {
     let mut first = admin_token(1, Role::Admin, 10);
     first.expires_at = Some(t(1000));

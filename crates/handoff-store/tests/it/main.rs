@@ -77,6 +77,7 @@ conformance!(
         pagination_visits_every_identity_once,
         credentials_issue_list_touch_revoke,
         admin_tokens_create_list_revoke,
+        the_first_admin_token_is_made_only_on_an_empty_store,
         audit_reads_and_checkpoints_round_trip,
         policy_versions_are_kept_and_activated,
     ],
