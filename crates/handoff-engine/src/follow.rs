@@ -198,11 +198,8 @@ impl Engine {
         if policy {
             self.policy.reload_active(self.store.as_ref()).await?;
         }
-        if tokens && let Some(shared) = &self.shared {
-            shared
-                .reload_tokens(self.store.as_ref(), self.keys.tokens())
-                .await?;
-            self.chains.forget_tokens();
+        if tokens {
+            self.reload_shared_keys().await?;
         }
         Ok(())
     }
@@ -241,7 +238,6 @@ mod tests {
         assert_eq!(f.seen(), 7);
         f.mark_ok();
         assert!(f.fresh());
-        f.last_ok.store(0, Ordering::Release);
         let old = Freshness {
             started: Instant::now() - STALE_AFTER - Duration::from_millis(10),
             last_ok: AtomicU64::new(0),

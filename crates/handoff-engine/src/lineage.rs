@@ -259,11 +259,15 @@ impl Engine {
         admin.require_write()?;
         let now = self.clock.now();
         let max_lifetime = self.delegation.limits.max_lifetime;
-        let (kid, dropped) = match &self.shared {
+        // File-backed keys rotate in place (and persist themselves); shared
+        // ones rotate on a copy that is stored with the audit record before
+        // this node signs with it.
+        let (kid, dropped, write, next) = match &self.shared {
             None => {
                 let tokens = self.keys.tokens();
                 let kid = tokens.rotate(algorithm, now)?;
-                (kid, tokens.prune(now, max_lifetime)?)
+                let dropped = tokens.prune(now, max_lifetime)?;
+                (kid, dropped, Write::Nothing, None)
             }
             Some(shared) => {
                 let (next, version) = shared.current_tokens(self.store.as_ref()).await?;
@@ -274,39 +278,31 @@ impl Engine {
                     value: shared.seal_tokens(&next)?,
                     version,
                 };
-                let details = json!({ "kid": kid, "algorithm": algorithm, "dropped": dropped });
-                self.append(
-                    admin.actor.clone(),
-                    write,
-                    "keys.rotate",
-                    &kid,
-                    Outcome::Success,
-                    details,
-                )
-                .await
-                .map_err(|e| match e {
-                    EngineError::Conflict(_) => EngineError::Conflict(
-                        "another node rotated the signing keys at the same time; try again".into(),
-                    ),
-                    e => e,
-                })?;
-                self.keys.tokens().replace_with(&next);
-                self.chains.forget_tokens();
-                return Ok(kid);
+                (kid, dropped, write, Some(next))
             }
         };
-        if !dropped.is_empty() {
-            self.chains.forget_tokens();
-        }
         let details = json!({ "kid": kid, "algorithm": algorithm, "dropped": dropped });
-        self.record(
+        self.append(
             admin.actor.clone(),
+            write,
             "keys.rotate",
             &kid,
             Outcome::Success,
             details,
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            EngineError::Conflict(_) => EngineError::Conflict(
+                "another node rotated the signing keys at the same time; try again".into(),
+            ),
+            e => e,
+        })?;
+        if let Some(next) = &next {
+            self.keys.tokens().replace_with(next);
+        }
+        if next.is_some() || !dropped.is_empty() {
+            self.chains.forget_tokens();
+        }
         Ok(kid)
     }
 }

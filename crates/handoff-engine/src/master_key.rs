@@ -15,6 +15,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use zeroize::Zeroizing;
 
+/// Environment variable holding the master key itself (its text form),
+/// read when no master key file is given.
+pub const MASTER_KEY_ENV: &str = "HANDOFF_MASTER_KEY";
 /// Format byte of a sealed value.
 const FORMAT: u8 = 1;
 /// Bytes of a master key.
@@ -90,6 +93,20 @@ impl MasterKey {
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| bad("the file is neither 32 bytes nor text"))?;
         Self::parse(text).map_err(|e| EngineError::Io(format!("{}: {e}", path.display())))
+    }
+
+    /// The key in `file` when one is given, else the one in
+    /// [`MASTER_KEY_ENV`]; `None` when there is neither.
+    pub fn from_file_or_env(file: Option<&Path>) -> Result<Option<Self>, EngineError> {
+        if let Some(path) = file {
+            return Self::from_file(path).map(Some);
+        }
+        match std::env::var(MASTER_KEY_ENV) {
+            Ok(text) => Self::parse(&text)
+                .map(Some)
+                .map_err(|e| EngineError::Io(format!("{MASTER_KEY_ENV}: {e}"))),
+            Err(_) => Ok(None),
+        }
     }
 
     /// A fresh random key in its text form (base64), for `handoff keys

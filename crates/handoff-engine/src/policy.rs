@@ -72,11 +72,7 @@ impl PolicyState {
             ..Live::default()
         };
         if let Some(version) = store.active_policy_version().await? {
-            let (_, files) = store.policy_version(version).await?.ok_or_else(|| {
-                EngineError::Store(format!("active policy version {version} is missing"))
-            })?;
-            let policies = compile_stored(&files, version)?;
-            live.active = Some((Arc::new(policies), version));
+            live.active = Some((Arc::new(load_version(store, version).await?), version));
         }
         live.rebuild();
         Ok(Self {
@@ -143,10 +139,7 @@ impl PolicyState {
         if self.active_version() == Some(version) {
             return Ok(());
         }
-        let (_, files) = store.policy_version(version).await?.ok_or_else(|| {
-            EngineError::Store(format!("active policy version {version} is missing"))
-        })?;
-        let policies = compile_stored(&files, version)?;
+        let policies = load_version(store, version).await?;
         self.activate(Arc::new(policies), version);
         tracing::info!(version, "policy version activated by another node");
         Ok(())
@@ -158,6 +151,15 @@ impl PolicyState {
             live.rebuild();
         }
     }
+}
+
+/// Reads and compiles the stored active version `version`.
+async fn load_version(store: &dyn Store, version: u64) -> Result<Policies, EngineError> {
+    let (_, files) = store
+        .policy_version(version)
+        .await?
+        .ok_or_else(|| EngineError::Store(format!("active policy version {version} is missing")))?;
+    compile_stored(&files, version)
 }
 
 fn compile_stored(files: &str, version: u64) -> Result<Policies, EngineError> {

@@ -76,11 +76,7 @@ impl SharedKeys {
         store: &dyn Store,
         tokens: &TokenKeys,
     ) -> Result<(), EngineError> {
-        let sealed = store
-            .secret(TOKEN_SECRET)
-            .await?
-            .ok_or_else(|| EngineError::Store("the token keys disappeared".into()))?;
-        let fresh = self.open_tokens(&sealed)?;
+        let (fresh, _) = self.current_tokens(store).await?;
         tokens.replace_with(&fresh);
         Ok(())
     }

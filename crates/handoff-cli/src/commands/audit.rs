@@ -154,18 +154,17 @@ pub(crate) async fn verify_database(
     master_key_file: Option<PathBuf>,
     format: Format,
 ) -> anyhow::Result<ExitCode> {
-    let key = match (public_key, master_key_file) {
-        (Some(hex), _) => {
+    let key = match public_key {
+        Some(hex) => {
             let bytes = handoff_audit::hex::decode(hex.trim())
                 .context("--public-key must be 64 hex digits")?;
             let key = handoff_audit::PublicKey::from_bytes(&bytes)
                 .map_err(|_| anyhow::anyhow!("--public-key is not an Ed25519 public key"))?;
             CheckpointKey::Given(key)
         }
-        (None, Some(path)) => CheckpointKey::Sealed(MasterKey::from_file(&path)?),
-        (None, None) => match std::env::var("HANDOFF_MASTER_KEY") {
-            Ok(text) => CheckpointKey::Sealed(MasterKey::parse(&text)?),
-            Err(_) => bail!(
+        None => match MasterKey::from_file_or_env(master_key_file.as_deref())? {
+            Some(master) => CheckpointKey::Sealed(master),
+            None => bail!(
                 "verifying a shared database needs the checkpoint key: pass --public-key HEX, \
                  or the master key (--master-key-file, HANDOFF_MASTER_KEY_FILE or HANDOFF_MASTER_KEY)"
             ),

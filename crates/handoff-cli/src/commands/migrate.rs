@@ -5,13 +5,11 @@
 use crate::output::{self, Format};
 use anyhow::Context;
 use handoff_engine::data_dir::DataDir;
+use handoff_server::config::DEFAULT_DATA_DIR;
 use handoff_store::Store;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// The data directory `serve` uses when none is given.
-const DEFAULT_DATA_DIR: &str = "./handoff-data";
 
 /// Migrates the database named by `database` (PostgreSQL) or the SQLite
 /// file in `data_dir`.

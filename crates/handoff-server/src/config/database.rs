@@ -9,9 +9,7 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::PathBuf;
 
-/// Environment variable holding the master key itself (text form), used
-/// when no master key file is configured.
-pub const MASTER_KEY_ENV: &str = "HANDOFF_MASTER_KEY";
+pub use handoff_engine::master_key::MASTER_KEY_ENV;
 
 /// A PostgreSQL URL; its password never appears in `Debug` output.
 #[derive(Clone, PartialEq, Eq)]
@@ -88,16 +86,10 @@ impl DatabaseConfig {
         else {
             return Ok(None);
         };
-        if let Some(path) = master_key_file {
-            return MasterKey::from_file(path)
-                .map(Some)
-                .map_err(|e| e.to_string());
-        }
-        match std::env::var(MASTER_KEY_ENV) {
-            Ok(text) => MasterKey::parse(&text)
-                .map(Some)
-                .map_err(|e| format!("{MASTER_KEY_ENV}: {e}")),
-            Err(_) => Err(format!(
+        match MasterKey::from_file_or_env(master_key_file.as_deref()) {
+            Ok(Some(key)) => Ok(Some(key)),
+            Err(e) => Err(e.to_string()),
+            Ok(None) => Err(format!(
                 "a PostgreSQL database needs a master key to seal the signing keys it holds: \
                  set HANDOFF_MASTER_KEY_FILE (or master_key_file in [database]) to a file of 32 \
                  random bytes, or {MASTER_KEY_ENV} to the key itself; create one with \
